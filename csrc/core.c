@@ -1,0 +1,675 @@
+/*
+ * core.c -- the allocator-independent half of every instance.
+ *
+ * Public entry points take the instance's lock, check their arguments,
+ * keep the operation counters and the workbench's record of live
+ * allocations (address -> requested size), and call the allocator's
+ * operations table.  See ma_internal.h for the division of labour.
+ *
+ * Invariants kept here (verified by ma_check):
+ *   - live.count == number of allocated blocks the allocator walks, and every
+ *     allocated block's address is in the table, with requested <= its size;
+ *   - requested_bytes == the sum of the table's requested sizes;
+ *   - peak_requested >= requested_bytes;
+ *   - every table entry is reachable from its home slot by linear probing.
+ */
+#define _GNU_SOURCE
+#include "ma_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- status messages and errors ----------------------------------------- */
+
+const char *ma_status_message(ma_status status)
+{
+    switch (status) {
+    case MA_OK: return "success";
+    case MA_ENOMEM: return "out of memory";
+    case MA_EADDR: return "not the start of a live block";
+    case MA_EINVAL: return "invalid argument";
+    case MA_ERANGE: return "access past the end of the block";
+    case MA_ECORRUPT: return "heap corruption detected";
+    case MA_ESYS: return "the operating system refused a request";
+    case MA_EUNSUPPORTED: return "not supported by this allocator";
+    case MA_ECLOSED: return "the allocator is closed";
+    }
+    return "unknown status";
+}
+
+ma_status ma_fail(ma_allocator *a, ma_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->err, sizeof a->err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *ma_last_error(const ma_allocator *a)
+{
+    return a ? a->err : "no allocator";
+}
+
+const char *ma_name(const ma_allocator *a) { return a ? a->ops->name : ""; }
+void *ma_arena_base(const ma_allocator *a) { return a ? a->base : NULL; }
+uint64_t ma_arena_size(const ma_allocator *a) { return a ? a->arena_size : 0; }
+
+/* ---- mappings -------------------------------------------------------------- */
+
+uint64_t ma_page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (uint64_t)p : 4096u;
+}
+
+void *ma_map_zero(uint64_t len)
+{
+    void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ma_unmap(void *p, uint64_t len)
+{
+    if (p)
+        munmap(p, (size_t)len);
+}
+
+void ma_discard(void *p, uint64_t len)
+{
+    uint64_t ps = ma_page_size();
+    uintptr_t lo = ma_round_up((uintptr_t)p, ps);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(ps - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+void ma_arena_discard(ma_allocator *a, uint64_t off, uint64_t len)
+{
+    ma_discard(a->base + off, len);
+}
+
+/* ---- the live-allocation table ------------------------------------------- */
+
+#define LIVE_MIN_CAPACITY 64u
+
+static inline uint64_t live_home(const ma_livetab *t, uint64_t addr)
+{
+    uint64_t h = (addr >> 4) * UINT64_C(0x9E3779B97F4A7C15);
+    return (h ^ (h >> 31)) & t->mask;
+}
+
+static ma_status live_alloc_slots(ma_livetab *t, uint64_t capacity)
+{
+    ma_live_entry *s = malloc(capacity * sizeof *s);
+    if (!s)
+        return MA_ENOMEM;
+    for (uint64_t i = 0; i < capacity; i++)
+        s[i].addr = MA_NULL;
+    t->slots = s;
+    t->mask = capacity - 1;
+    t->count = 0;
+    return MA_OK;
+}
+
+static void live_put(ma_livetab *t, uint64_t addr, uint64_t requested)
+{
+    uint64_t i = live_home(t, addr);
+    while (t->slots[i].addr != MA_NULL)
+        i = (i + 1) & t->mask;
+    t->slots[i].addr = addr;
+    t->slots[i].requested = requested;
+    t->count++;
+}
+
+/* Make room for one more entry (keeps the load at most 70%). */
+static ma_status live_reserve(ma_livetab *t)
+{
+    uint64_t cap = t->mask + 1;
+    if ((t->count + 1) * 10 <= cap * 7)
+        return MA_OK;
+    ma_livetab bigger;
+    if (live_alloc_slots(&bigger, cap * 2) != MA_OK)
+        return MA_ENOMEM;
+    for (uint64_t i = 0; i < cap; i++)
+        if (t->slots[i].addr != MA_NULL)
+            live_put(&bigger, t->slots[i].addr, t->slots[i].requested);
+    free(t->slots);
+    *t = bigger;
+    return MA_OK;
+}
+
+const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr)
+{
+    uint64_t i = live_home(t, addr);
+    for (;;) {
+        const ma_live_entry *e = &t->slots[i];
+        if (e->addr == addr)
+            return e;
+        if (e->addr == MA_NULL)
+            return NULL;
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* Remove the entry at `e` (backward-shift deletion: no tombstones). */
+static void live_remove(ma_livetab *t, const ma_live_entry *e)
+{
+    uint64_t hole = (uint64_t)(e - t->slots);
+    uint64_t j = hole;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        uint64_t addr = t->slots[j].addr;
+        if (addr == MA_NULL)
+            break;
+        uint64_t home = live_home(t, addr);
+        /* Move j back into the hole unless its home lies cyclically in
+         * (hole, j], where it would no longer be reachable from home. */
+        bool stays = hole <= j ? (home > hole && home <= j)
+                               : (home > hole || home <= j);
+        if (!stays) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole].addr = MA_NULL;
+    t->count--;
+}
+
+/* ---- base instance ----------------------------------------------------------- */
+
+ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
+                       uint64_t align)
+{
+    uint64_t ps = ma_page_size();
+    if (align < ps)
+        align = ps;
+    a->ops = ops;
+    a->arena_size = arena_size;
+    a->err[0] = '\0';
+    uint64_t len = arena_size + align;
+    if (len < arena_size)
+        return MA_EINVAL;
+    unsigned char *m = ma_map_zero(len);
+    if (!m)
+        return MA_ESYS;
+    unsigned char *base = (unsigned char *)ma_round_up((uintptr_t)m, align);
+    /* Keep exactly [base, base + arena): give the rest back. */
+    uint64_t head = (uint64_t)(base - m);
+    uint64_t keep = ma_round_up(arena_size, ps);
+    if (head)
+        munmap(m, (size_t)head);
+    if (len - head > keep)
+        munmap(base + keep, (size_t)(len - head - keep));
+    a->base = base;
+    a->map_addr = base;
+    a->map_len = keep;
+    if (live_alloc_slots(&a->live, LIVE_MIN_CAPACITY) != MA_OK) {
+        munmap(base, (size_t)keep);
+        return MA_ENOMEM;
+    }
+    if (pthread_mutex_init(&a->lock, NULL) != 0) {
+        free(a->live.slots);
+        munmap(base, (size_t)keep);
+        return MA_ESYS;
+    }
+    return MA_OK;
+}
+
+void ma_base_release(ma_allocator *a)
+{
+    free(a->live.slots);
+    a->live.slots = NULL;
+    a->live.count = 0;
+    ma_unmap(a->map_addr, a->map_len);
+    a->map_addr = NULL;
+    a->base = NULL;
+}
+
+ma_status ma_close(ma_allocator *a)
+{
+    if (!a)
+        return MA_EINVAL;
+    pthread_mutex_lock(&a->lock);
+    if (!a->closed) {
+        a->ops->release(a);
+        ma_base_release(a);
+        a->closed = true;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return MA_OK;
+}
+
+void ma_destroy(ma_allocator *a)
+{
+    if (!a)
+        return;
+    ma_close(a);
+    pthread_mutex_destroy(&a->lock);
+    free(a); /* the allocator's struct, whose first member is *a */
+}
+
+/* ---- helpers under the lock -------------------------------------------------- */
+
+static void note_requested(ma_allocator *a, uint64_t add, uint64_t sub)
+{
+    a->requested_bytes = a->requested_bytes + add - sub;
+    if (a->requested_bytes > a->peak_requested)
+        a->peak_requested = a->requested_bytes;
+}
+
+static ma_status not_live(ma_allocator *a, const char *op, uint64_t addr)
+{
+    return ma_fail(a, MA_EADDR,
+                   "%s(0x%llx): not the start of a live block (never "
+                   "allocated, already freed, or inside a block)",
+                   op, (unsigned long long)addr);
+}
+
+static ma_status do_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
+                          uint64_t *addr)
+{
+    a->mallocs++;
+    ma_status st;
+    if (size > MA_MAX_REQUEST || alignment > MA_MAX_REQUEST)
+        st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
+                     (unsigned long long)size);
+    else if (live_reserve(&a->live) != MA_OK)
+        st = ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
+    else
+        st = a->ops->memalign(a, alignment, size, addr);
+    if (st == MA_OK) {
+        live_put(&a->live, *addr, size);
+        note_requested(a, size, 0);
+    } else {
+        *addr = MA_NULL;
+        if (st == MA_ENOMEM)
+            a->failures++;
+    }
+    return st;
+}
+
+static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
+{
+    uint64_t requested = e->requested;
+    ma_status st = a->ops->free(a, e->addr);
+    if (st == MA_OK) {
+        live_remove(&a->live, e);
+        note_requested(a, 0, requested);
+        a->frees++;
+    }
+    return st;
+}
+
+#define LOCK(a) pthread_mutex_lock(&(a)->lock)
+#define UNLOCK(a) pthread_mutex_unlock(&(a)->lock)
+
+/* Take the lock; if the instance is closed, release it and fail. */
+#define LOCK_OPEN(a)                                                        \
+    do {                                                                    \
+        LOCK(a);                                                            \
+        if ((a)->closed) {                                                  \
+            UNLOCK(a);                                                      \
+            return MA_ECLOSED;                                              \
+        }                                                                   \
+    } while (0)
+
+/* ---- allocation ----------------------------------------------------------------- */
+
+ma_status ma_malloc(ma_allocator *a, uint64_t size, uint64_t *addr)
+{
+    if (!a || !addr)
+        return MA_EINVAL;
+    LOCK_OPEN(a);
+    ma_status st = do_alloc(a, MA_ALIGN, size, addr);
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
+                      uint64_t *addr)
+{
+    if (!a || !addr)
+        return MA_EINVAL;
+    if (!ma_is_pow2(alignment)) {
+        *addr = MA_NULL;
+        return ma_fail(a, MA_EINVAL,
+                       "memalign: alignment %llu is not a power of two",
+                       (unsigned long long)alignment);
+    }
+    if (alignment < MA_ALIGN)
+        alignment = MA_ALIGN;
+    LOCK_OPEN(a);
+    ma_status st = do_alloc(a, alignment, size, addr);
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_calloc(ma_allocator *a, uint64_t count, uint64_t size,
+                    uint64_t *addr)
+{
+    if (!a || !addr)
+        return MA_EINVAL;
+    ma_status st;
+    LOCK_OPEN(a);
+    if (size && count > UINT64_MAX / size) {
+        a->mallocs++;
+        a->failures++;
+        *addr = MA_NULL;
+        st = ma_fail(a, MA_ENOMEM, "calloc(%llu, %llu): the size overflows",
+                     (unsigned long long)count, (unsigned long long)size);
+    } else {
+        st = do_alloc(a, MA_ALIGN, count * size, addr);
+        if (st == MA_OK)
+            memset(a->base + *addr, 0, (size_t)(count * size));
+    }
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
+                     uint64_t *new_addr)
+{
+    if (!a || !new_addr)
+        return MA_EINVAL;
+    ma_status st;
+    LOCK_OPEN(a);
+    if (addr == MA_NULL) {
+        st = do_alloc(a, MA_ALIGN, size, new_addr);
+        UNLOCK(a);
+        return st;
+    }
+    const ma_live_entry *e = ma_live_find(&a->live, addr);
+    *new_addr = MA_NULL;
+    if (!e) {
+        st = not_live(a, "realloc", addr);
+    } else if (size == 0) {
+        st = do_free(a, e);
+    } else {
+        a->reallocs++;
+        uint64_t old_req = e->requested;
+        uint64_t moved = MA_NULL;
+        if (size > MA_MAX_REQUEST)
+            st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
+                         (unsigned long long)size);
+        else
+            st = a->ops->realloc(a, addr, size, &moved);
+        if (st == MA_OK) {
+            live_remove(&a->live, e);
+            live_put(&a->live, moved, size);
+            note_requested(a, size, old_req);
+            *new_addr = moved;
+        } else if (st == MA_ENOMEM) {
+            a->failures++;
+        }
+    }
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_free(ma_allocator *a, uint64_t addr)
+{
+    if (!a)
+        return MA_EINVAL;
+    if (addr == MA_NULL)
+        return MA_OK;
+    LOCK_OPEN(a);
+    const ma_live_entry *e = ma_live_find(&a->live, addr);
+    ma_status st = e ? do_free(a, e) : not_live(a, "free", addr);
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_usable_size(ma_allocator *a, uint64_t addr, uint64_t *size)
+{
+    if (!a || !size)
+        return MA_EINVAL;
+    LOCK_OPEN(a);
+    ma_status st = ma_live_find(&a->live, addr)
+                       ? a->ops->usable_size(a, addr, size)
+                       : not_live(a, "usable_size", addr);
+    UNLOCK(a);
+    return st;
+}
+
+static ma_status access_block(ma_allocator *a, const char *op, uint64_t addr,
+                              uint64_t offset, uint64_t n, unsigned char **p)
+{
+    uint64_t usable;
+    if (!ma_live_find(&a->live, addr))
+        return not_live(a, op, addr);
+    ma_status st = a->ops->usable_size(a, addr, &usable);
+    if (st != MA_OK)
+        return st;
+    if (offset > usable || n > usable - offset)
+        return ma_fail(a, MA_ERANGE,
+                       "%s of %llu bytes at offset %llu of the block at 0x%llx "
+                       "passes its usable size %llu",
+                       op, (unsigned long long)n, (unsigned long long)offset,
+                       (unsigned long long)addr, (unsigned long long)usable);
+    *p = a->base + addr + offset;
+    return MA_OK;
+}
+
+ma_status ma_read(ma_allocator *a, uint64_t addr, uint64_t offset, void *dst,
+                  uint64_t n)
+{
+    if (!a || (!dst && n))
+        return MA_EINVAL;
+    unsigned char *p;
+    LOCK_OPEN(a);
+    ma_status st = access_block(a, "read", addr, offset, n, &p);
+    if (st == MA_OK && n)
+        memcpy(dst, p, (size_t)n);
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_write(ma_allocator *a, uint64_t addr, uint64_t offset,
+                   const void *src, uint64_t n)
+{
+    if (!a || (!src && n))
+        return MA_EINVAL;
+    unsigned char *p;
+    LOCK_OPEN(a);
+    ma_status st = access_block(a, "write", addr, offset, n, &p);
+    if (st == MA_OK && n)
+        memcpy(p, src, (size_t)n);
+    UNLOCK(a);
+    return st;
+}
+
+/* ---- inspection --------------------------------------------------------------------- */
+
+static void fill_stats(ma_allocator *a, ma_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    a->ops->stats(a, st);
+    st->live_blocks = a->live.count;
+    st->requested_bytes = a->requested_bytes;
+    st->peak_requested_bytes = a->peak_requested;
+    st->mallocs = a->mallocs;
+    st->frees = a->frees;
+    st->reallocs = a->reallocs;
+    st->failures = a->failures;
+    st->arena_size = a->arena_size;
+}
+
+ma_status ma_get_stats(ma_allocator *a, ma_stats *out)
+{
+    if (!a || !out)
+        return MA_EINVAL;
+    LOCK_OPEN(a);
+    fill_stats(a, out);
+    UNLOCK(a);
+    return MA_OK;
+}
+
+struct walk_ctx {
+    ma_allocator *a;
+    ma_walk_fn fn;
+    void *ctx;
+};
+
+static int walk_fill_requested(const ma_block *b, void *p)
+{
+    struct walk_ctx *w = p;
+    ma_block copy = *b;
+    if (copy.allocated) {
+        const ma_live_entry *e = ma_live_find(&w->a->live, copy.address);
+        copy.requested = e ? e->requested : 0;
+    }
+    return w->fn(&copy, w->ctx);
+}
+
+ma_status ma_walk(ma_allocator *a, ma_walk_fn fn, void *context)
+{
+    if (!a || !fn)
+        return MA_EINVAL;
+    struct walk_ctx w = {a, fn, context};
+    LOCK_OPEN(a);
+    ma_status st = a->ops->walk(a, walk_fill_requested, &w);
+    UNLOCK(a);
+    return st;
+}
+
+struct blocks_ctx {
+    ma_block *out;
+    uint64_t cap, n;
+};
+
+static int blocks_collect(const ma_block *b, void *p)
+{
+    struct blocks_ctx *c = p;
+    if (c->n < c->cap)
+        c->out[c->n] = *b;
+    c->n++;
+    return 0;
+}
+
+ma_status ma_blocks(ma_allocator *a, ma_block *out, uint64_t capacity,
+                    uint64_t *count)
+{
+    if (!count || (!out && capacity))
+        return MA_EINVAL;
+    struct blocks_ctx c = {out, capacity, 0};
+    ma_status st = ma_walk(a, blocks_collect, &c);
+    *count = c.n;
+    return st;
+}
+
+/* Cross-check of the live table against the allocator's own walk. */
+struct xcheck {
+    ma_allocator *a;
+    uint64_t allocated, requested;
+    ma_status st;
+};
+
+static int xcheck_block(const ma_block *b, void *p)
+{
+    struct xcheck *x = p;
+    if (!b->allocated)
+        return 0;
+    x->allocated++;
+    const ma_live_entry *e = ma_live_find(&x->a->live, b->address);
+    if (!e) {
+        x->st = ma_fail(x->a, MA_ECORRUPT,
+                        "allocated block at 0x%llx (address 0x%llx) was "
+                        "never handed out",
+                        (unsigned long long)b->offset,
+                        (unsigned long long)b->address);
+        return 1;
+    }
+    if (b->address < b->offset ||
+        e->requested > b->size - (b->address - b->offset)) {
+        x->st = ma_fail(x->a, MA_ECORRUPT,
+                        "block at 0x%llx (%llu bytes) is smaller than the "
+                        "%llu bytes requested",
+                        (unsigned long long)b->offset,
+                        (unsigned long long)b->size,
+                        (unsigned long long)e->requested);
+        return 1;
+    }
+    x->requested += e->requested;
+    return 0;
+}
+
+static ma_status check_live_table(ma_allocator *a)
+{
+    const ma_livetab *t = &a->live;
+    uint64_t n = 0;
+    for (uint64_t i = 0; i <= t->mask; i++) {
+        uint64_t addr = t->slots[i].addr;
+        if (addr == MA_NULL)
+            continue;
+        n++;
+        if (ma_live_find(t, addr) != &t->slots[i])
+            return ma_fail(a, MA_ECORRUPT,
+                           "allocation record: 0x%llx is unreachable",
+                           (unsigned long long)addr);
+    }
+    if (n != t->count)
+        return ma_fail(a, MA_ECORRUPT,
+                       "allocation record counts %llu entries, holds %llu",
+                       (unsigned long long)t->count, (unsigned long long)n);
+    struct xcheck x = {a, 0, 0, MA_OK};
+    ma_status st = a->ops->walk(a, xcheck_block, &x);
+    if (st != MA_OK)
+        return st;
+    if (x.st != MA_OK)
+        return x.st;
+    if (x.allocated != t->count)
+        return ma_fail(a, MA_ECORRUPT,
+                       "%llu allocated blocks, but %llu live allocations",
+                       (unsigned long long)x.allocated,
+                       (unsigned long long)t->count);
+    if (x.requested != a->requested_bytes)
+        return ma_fail(a, MA_ECORRUPT,
+                       "requested_bytes is %llu, the blocks hold %llu",
+                       (unsigned long long)a->requested_bytes,
+                       (unsigned long long)x.requested);
+    if (a->peak_requested < a->requested_bytes)
+        return ma_fail(a, MA_ECORRUPT, "peak_requested_bytes below current");
+    return MA_OK;
+}
+
+ma_status ma_check(ma_allocator *a)
+{
+    if (!a)
+        return MA_EINVAL;
+    LOCK_OPEN(a);
+    a->err[0] = '\0';
+    ma_status st = a->ops->check(a);
+    if (st == MA_OK)
+        st = check_live_table(a);
+    UNLOCK(a);
+    return st;
+}
+
+ma_status ma_reset(ma_allocator *a)
+{
+    if (!a)
+        return MA_EINVAL;
+    LOCK_OPEN(a);
+    ma_status st = a->ops->reset(a);
+    if (st == MA_OK) {
+        ma_livetab fresh;
+        if (live_alloc_slots(&fresh, LIVE_MIN_CAPACITY) == MA_OK) {
+            free(a->live.slots);
+            a->live = fresh;
+        } else {
+            for (uint64_t i = 0; i <= a->live.mask; i++)
+                a->live.slots[i].addr = MA_NULL;
+            a->live.count = 0;
+        }
+        a->requested_bytes = a->peak_requested = 0;
+        a->mallocs = a->frees = a->reallocs = a->failures = 0;
+        a->err[0] = '\0';
+    }
+    UNLOCK(a);
+    return st;
+}

@@ -1,0 +1,141 @@
+/*
+ * ma_internal.h -- what every allocator implementation shares: the base
+ * instance, the operations table, the arena, and small bit helpers.
+ *
+ * Division of labour
+ * ------------------
+ * core.c owns everything that is the same for every allocator: the mutex,
+ * argument checks, operation counters, and the workbench's record of live
+ * allocations (`ma_livetab`: address -> requested size).  That record is
+ * instrumentation, not allocator bookkeeping: a real allocator does not know
+ * what was asked for, only what it handed out.  It lets every allocator
+ * reject an address that is not a live block before touching its heap, and
+ * it gives requested_bytes and the `requested` column of a walk.
+ *
+ * An allocator implements `ma_ops` and sees only valid requests: its
+ * `free`, `realloc` and `usable_size` are called with live addresses (they
+ * still verify their own metadata and return MA_ECORRUPT when it disagrees),
+ * sizes fit in 63 bits, and alignments are powers of two >= MA_ALIGN.
+ * Operations are called with the instance's lock held.
+ */
+#ifndef MA_INTERNAL_H
+#define MA_INTERNAL_H
+
+#include "memalloc.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+#define MA_ERR_LEN 256
+
+/* Largest request any allocator considers (larger is out of memory). */
+#define MA_MAX_REQUEST (UINT64_C(1) << 62)
+
+typedef struct ma_ops {
+    const char *name;
+    /* size <= MA_MAX_REQUEST; alignment a power of two >= MA_ALIGN. */
+    ma_status (*memalign)(ma_allocator *a, uint64_t alignment, uint64_t size,
+                          uint64_t *addr);
+    /* addr is live; size in (0, MA_MAX_REQUEST].  On ENOMEM leave addr as
+     * it was.  May move the block (copying its usable bytes). */
+    ma_status (*realloc)(ma_allocator *a, uint64_t addr, uint64_t size,
+                         uint64_t *new_addr);
+    ma_status (*free)(ma_allocator *a, uint64_t addr);
+    ma_status (*usable_size)(ma_allocator *a, uint64_t addr, uint64_t *size);
+    /* Fill the allocator's fields of *st (core fills the counters). */
+    void (*stats)(ma_allocator *a, ma_stats *st);
+    /* Visit every block in address order (requested is filled by core). */
+    ma_status (*walk)(ma_allocator *a, ma_walk_fn fn, void *ctx);
+    /* Verify the allocator's own invariants; ma_fail() the first violation. */
+    ma_status (*check)(ma_allocator *a);
+    /* Return to the freshly created state. */
+    ma_status (*reset)(ma_allocator *a);
+    /* Release the allocator's own tables (core releases the arena and
+     * frees the struct). */
+    void (*release)(ma_allocator *a);
+} ma_ops;
+
+/* Open-addressing table of live allocations: address -> requested size. */
+typedef struct ma_live_entry {
+    uint64_t addr; /* MA_NULL: empty slot */
+    uint64_t requested;
+} ma_live_entry;
+
+typedef struct ma_livetab {
+    ma_live_entry *slots;
+    uint64_t mask;  /* capacity - 1 (capacity is a power of two) */
+    uint64_t count; /* live entries */
+} ma_livetab;
+
+/* The base of every instance: each allocator's struct begins with it. */
+struct ma_allocator {
+    const ma_ops *ops;
+    pthread_mutex_t lock;
+    unsigned char *base;  /* the arena: base[0 .. arena_size) */
+    uint64_t arena_size;
+    void *map_addr;       /* what mmap returned (base is aligned inside it) */
+    uint64_t map_len;
+    ma_livetab live;
+    bool closed;
+    uint64_t requested_bytes, peak_requested;
+    uint64_t mallocs, frees, reallocs, failures;
+    char err[MA_ERR_LEN];
+};
+
+/* Record a failure description; returns `status` for tail calls. */
+ma_status ma_fail(ma_allocator *a, ma_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Release what ma_base_init set up, except the mutex. */
+void ma_base_release(ma_allocator *a);
+
+/*
+ * Reserve the arena (MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) with its base
+ * aligned to `align` (a power of two), initialise the lock and the live
+ * table.  On failure everything is released.
+ */
+ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
+                       uint64_t align);
+
+/* The system's page size. */
+uint64_t ma_page_size(void);
+
+/* Give the whole pages inside [off, off+len) back to the OS (they read as
+ * zero afterwards). */
+void ma_arena_discard(ma_allocator *a, uint64_t off, uint64_t len);
+
+/* Reserve / release side tables outside the arena (zero-filled, lazy). */
+void *ma_map_zero(uint64_t len);
+void ma_unmap(void *p, uint64_t len);
+/* As ma_arena_discard, for any range of a mapping from ma_map_zero. */
+void ma_discard(void *p, uint64_t len);
+
+/* Look up a live address in the workbench record. */
+const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr);
+
+/* ---- bit helpers ---------------------------------------------------------- */
+
+static inline bool ma_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* floor(log2(x)), x > 0 */
+static inline unsigned ma_log2(uint64_t x)
+{
+    return 63u - (unsigned)__builtin_clzll(x);
+}
+
+/* ceil(log2(x)), x > 0 (ceil_log2(1) == 0) */
+static inline unsigned ma_ceil_log2(uint64_t x)
+{
+    return x <= 1 ? 0u : 64u - (unsigned)__builtin_clzll(x - 1);
+}
+
+static inline uint64_t ma_round_up(uint64_t x, uint64_t align)
+{
+    return (x + align - 1) & ~(align - 1);
+}
+
+#endif /* MA_INTERNAL_H */

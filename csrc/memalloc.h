@@ -1,0 +1,170 @@
+/*
+ * memalloc.h -- the public C API of memalloc_py.
+ *
+ * Every allocator (binary buddy, the free-list family, ...) is driven through
+ * one opaque handle, `ma_allocator`, and the functions below.  An instance
+ * owns one arena of reserved address space; addresses are byte offsets from
+ * the start of that arena (`ma_arena_base()` turns them into pointers), so
+ * the same calls give the same addresses in every run.  `MA_NULL` is "no
+ * address" (offset 0 is a valid address).
+ *
+ * Every function returns an `ma_status`.  Nothing here aborts, exits or
+ * prints.  After a failure, `ma_last_error()` describes it in one line.
+ * Every instance is protected by its own mutex: any number of threads may
+ * call into one instance, and any number of instances live side by side.
+ */
+#ifndef MEMALLOC_H
+#define MEMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "No address": what malloc gives when it gives nothing. */
+#define MA_NULL UINT64_MAX
+
+/* Every address handed out is a multiple of this (x86-64 max_align_t). */
+#define MA_ALIGN 16u
+
+typedef enum ma_status {
+    MA_OK = 0,
+    MA_ENOMEM = 1,      /* out of memory: nothing changed, failures + 1 */
+    MA_EADDR = 2,       /* not the start of a live block: nothing changed */
+    MA_EINVAL = 3,      /* a bad argument (option, alignment): nothing changed */
+    MA_ERANGE = 4,      /* read/write past the block's usable size */
+    MA_ECORRUPT = 5,    /* a heap invariant is broken (see ma_last_error) */
+    MA_ESYS = 6,        /* the operating system refused (mmap, mutex) */
+    MA_EUNSUPPORTED = 7, /* this allocator cannot do that */
+    MA_ECLOSED = 8       /* the instance was closed */
+} ma_status;
+
+/* A fixed, human-readable sentence for each status. */
+const char *ma_status_message(ma_status status);
+
+typedef struct ma_allocator ma_allocator;
+
+/* Statistics: see DESIGN.md for the meaning of each field. */
+typedef struct ma_stats {
+    uint64_t live_blocks;          /* allocations not yet freed */
+    uint64_t requested_bytes;      /* bytes asked for by live allocations */
+    uint64_t allocated_bytes;      /* bytes the live blocks occupy */
+    uint64_t free_bytes;           /* bytes in free blocks inside the heap */
+    uint64_t free_blocks;          /* number of free blocks inside the heap */
+    uint64_t largest_free;         /* size of the largest free block */
+    uint64_t heap_size;            /* end of the part of the arena in use */
+    uint64_t peak_heap_size;       /* maximum heap_size over the life */
+    uint64_t peak_requested_bytes; /* maximum requested_bytes over the life */
+    uint64_t metadata_bytes;       /* bookkeeping kept outside the blocks */
+    uint64_t mallocs;              /* malloc, calloc, memalign, realloc(NULL) */
+    uint64_t frees;                /* free of a live block, realloc(p, 0) */
+    uint64_t reallocs;             /* realloc of a live block to a size > 0 */
+    uint64_t failures;             /* operations that ran out of memory */
+    uint64_t arena_size;           /* bytes of address space reserved */
+} ma_stats;
+
+/* One block as `ma_walk` and `ma_blocks` report it. */
+typedef struct ma_block {
+    uint64_t offset;    /* where the block starts (header included) */
+    uint64_t size;      /* bytes the block occupies, header included */
+    uint64_t address;   /* what malloc returned, MA_NULL when free */
+    uint64_t requested; /* bytes asked for, 0 when free */
+    int allocated;      /* 1 allocated, 0 free */
+} ma_block;
+
+/* Walk callback: return non-zero to stop the walk early. */
+typedef int (*ma_walk_fn)(const ma_block *block, void *context);
+
+/* ---- Creating allocators ------------------------------------------------ */
+
+/*
+ * Binary buddy.  arena_size: a power of two from 1 KiB to 1 TiB;
+ * min_block: a power of two, at least 16 and at most arena_size (0 = 16).
+ */
+ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
+                          ma_allocator **out);
+
+/*
+ * Release the arena and the allocator's tables.  Afterwards every call on
+ * the instance fails with MA_ECLOSED (safe even from other threads) until
+ * ma_destroy frees the handle itself.  Closing twice is fine.
+ */
+ma_status ma_close(ma_allocator *a);
+
+/* ma_close, then free the handle.  NULL is fine. */
+void ma_destroy(ma_allocator *a);
+
+/* ---- Allocation ---------------------------------------------------------- */
+
+/* *addr receives the block's address, or MA_NULL with MA_ENOMEM. */
+ma_status ma_malloc(ma_allocator *a, uint64_t size, uint64_t *addr);
+
+/* count * size zeroed bytes; an overflowing product is out of memory. */
+ma_status ma_calloc(ma_allocator *a, uint64_t count, uint64_t size,
+                    uint64_t *addr);
+
+/*
+ * Resize the block at addr.  addr == MA_NULL: malloc(size).  size == 0:
+ * free(addr), *new_addr = MA_NULL.  Out of memory: *new_addr = MA_NULL, the
+ * old block stays allocated with its contents.  Contents up to the smaller
+ * of the old and new sizes survive.
+ */
+ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
+                     uint64_t *new_addr);
+
+/* alignment: any power of two (values below MA_ALIGN mean MA_ALIGN). */
+ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
+                      uint64_t *addr);
+
+/* addr == MA_NULL does nothing. */
+ma_status ma_free(ma_allocator *a, uint64_t addr);
+
+/* Bytes usable from addr on (at least what was requested). */
+ma_status ma_usable_size(ma_allocator *a, uint64_t addr, uint64_t *size);
+
+/* Bounds-checked copies out of and into a live block, at byte `offset`. */
+ma_status ma_read(ma_allocator *a, uint64_t addr, uint64_t offset, void *dst,
+                  uint64_t n);
+ma_status ma_write(ma_allocator *a, uint64_t addr, uint64_t offset,
+                   const void *src, uint64_t n);
+
+/* ---- Inspection ---------------------------------------------------------- */
+
+ma_status ma_get_stats(ma_allocator *a, ma_stats *out);
+
+/* Visit every block, free and allocated, in address order. */
+ma_status ma_walk(ma_allocator *a, ma_walk_fn fn, void *context);
+
+/*
+ * Copy up to `capacity` blocks into `out` in address order; *count receives
+ * the total number of blocks (call again with more room if it is larger).
+ */
+ma_status ma_blocks(ma_allocator *a, ma_block *out, uint64_t capacity,
+                    uint64_t *count);
+
+/*
+ * Verify every invariant of the heap (and the statistics against a recount).
+ * MA_ECORRUPT with the first violation in ma_last_error().  Works with NDEBUG.
+ */
+ma_status ma_check(ma_allocator *a);
+
+/* Free everything: the instance is as new (statistics included). */
+ma_status ma_reset(ma_allocator *a);
+
+/* The description of the most recent failure on this instance ("" if none). */
+const char *ma_last_error(const ma_allocator *a);
+
+/* The allocator's registered name ("buddy", "best-ao", ...). */
+const char *ma_name(const ma_allocator *a);
+
+/* Where the arena starts in this process, and how large it is. */
+void *ma_arena_base(const ma_allocator *a);
+uint64_t ma_arena_size(const ma_allocator *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MEMALLOC_H */

@@ -1,0 +1,509 @@
+"""The allocator-independent Python layer over the C interface.
+
+Every allocator is an :class:`Allocator`: a thin, typed wrapper around one C
+``ma_allocator`` handle.  Subclasses only add a constructor that calls the
+right ``ma_*_create`` function.  Arguments are checked here, before the C
+call, so that a bad argument raises a typed exception and changes nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Any, Callable, Iterator, NamedTuple, Optional
+
+import numpy as np
+
+from ._native import ffi, lib
+
+__all__ = [
+    "AllocatorError",
+    "InvalidAddress",
+    "HeapCorruption",
+    "Stats",
+    "Block",
+    "Blocks",
+    "Allocator",
+    "BLOCK_DTYPE",
+]
+
+_U64_MAX = (1 << 64) - 1
+MA_NULL = _U64_MAX
+
+
+class AllocatorError(Exception):
+    """Base class of the errors that an allocator reports."""
+
+
+class InvalidAddress(AllocatorError, ValueError):
+    """An address that is not the start of a live block (the heap is unchanged)."""
+
+
+class HeapCorruption(AllocatorError):
+    """``check()`` found a broken heap invariant; the message names the first."""
+
+
+# --------------------------------------------------------------------------- stats
+
+_STAT_FIELDS = (
+    "live_blocks",
+    "requested_bytes",
+    "allocated_bytes",
+    "free_bytes",
+    "free_blocks",
+    "largest_free",
+    "heap_size",
+    "peak_heap_size",
+    "peak_requested_bytes",
+    "metadata_bytes",
+    "mallocs",
+    "frees",
+    "reallocs",
+    "failures",
+    "arena_size",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """A snapshot of an allocator's statistics (see DESIGN.md).
+
+    ``mallocs`` counts malloc, calloc, memalign and ``realloc(None, n)`` calls
+    (successful or not); ``frees`` counts frees of live blocks, including
+    ``realloc(p, 0)``; ``reallocs`` counts realloc calls on a live block with a
+    size above zero; ``failures`` counts out-of-memory results.
+    """
+
+    live_blocks: int
+    requested_bytes: int
+    allocated_bytes: int
+    free_bytes: int
+    free_blocks: int
+    largest_free: int
+    heap_size: int
+    peak_heap_size: int
+    peak_requested_bytes: int
+    metadata_bytes: int
+    mallocs: int
+    frees: int
+    reallocs: int
+    failures: int
+    arena_size: int
+
+    @property
+    def internal_fragmentation(self) -> float:
+        """``1 - requested/allocated``: the share of allocated bytes not asked for."""
+        if self.allocated_bytes == 0:
+            return 0.0
+        return 1.0 - self.requested_bytes / self.allocated_bytes
+
+    @property
+    def external_fragmentation(self) -> float:
+        """``1 - largest_free/free_bytes`` (0 when nothing is free)."""
+        if self.free_bytes == 0:
+            return 0.0
+        return 1.0 - self.largest_free / self.free_bytes
+
+    def as_dict(self) -> dict[str, float]:
+        d: dict[str, float] = dataclasses.asdict(self)
+        d["internal_fragmentation"] = self.internal_fragmentation
+        d["external_fragmentation"] = self.external_fragmentation
+        return d
+
+
+# -------------------------------------------------------------------------- blocks
+
+#: dtype of :attr:`Blocks.array`; ``address`` is -1 for a free block.
+BLOCK_DTYPE = np.dtype(
+    [
+        ("offset", "<u8"),
+        ("size", "<u8"),
+        ("allocated", "?"),
+        ("address", "<i8"),
+        ("requested", "<u8"),
+    ]
+)
+
+# The C struct ma_block, as numpy sees it.
+_C_BLOCK_DTYPE = np.dtype(
+    {
+        "names": ["offset", "size", "address", "requested", "allocated"],
+        "formats": ["<u8", "<u8", "<i8", "<u8", "<i4"],
+        "offsets": [
+            ffi.offsetof("ma_block", "offset"),
+            ffi.offsetof("ma_block", "size"),
+            ffi.offsetof("ma_block", "address"),
+            ffi.offsetof("ma_block", "requested"),
+            ffi.offsetof("ma_block", "allocated"),
+        ],
+        "itemsize": ffi.sizeof("ma_block"),
+    }
+)
+
+
+class Block(NamedTuple):
+    """One block of the heap, as ``blocks()`` reports it."""
+
+    offset: int
+    size: int
+    allocated: bool
+    address: Optional[int]
+    requested: int
+
+
+class Blocks:
+    """Every block of a heap in address order, held in a numpy structured array.
+
+    ``blocks["size"]`` is a numpy column; iterating or indexing with an integer
+    gives :class:`Block` tuples (whose ``address`` is ``None`` for a free
+    block); :meth:`to_pandas` gives a DataFrame.
+    """
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self.array[key]
+        if isinstance(key, (int, np.integer)):
+            return self._block(self.array[key])
+        return Blocks(self.array[key])
+
+    def __iter__(self) -> Iterator[Block]:
+        for row in self.array:
+            yield self._block(row)
+
+    @staticmethod
+    def _block(row: Any) -> Block:
+        allocated = bool(row["allocated"])
+        return Block(
+            int(row["offset"]),
+            int(row["size"]),
+            allocated,
+            int(row["address"]) if allocated else None,
+            int(row["requested"]),
+        )
+
+    @property
+    def allocated(self) -> "Blocks":
+        return Blocks(self.array[self.array["allocated"]])
+
+    @property
+    def free(self) -> "Blocks":
+        return Blocks(self.array[~self.array["allocated"]])
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        df = pd.DataFrame(self.array)
+        df["address"] = df["address"].where(df["allocated"]).astype("Int64")
+        return df
+
+    def __repr__(self) -> str:
+        n_alloc = int(self.array["allocated"].sum())
+        return f"<Blocks: {len(self)} blocks, {n_alloc} allocated>"
+
+
+# ------------------------------------------------------------------ argument checks
+
+
+def _count(value: Any, what: str) -> int:
+    """An unsigned 64-bit quantity (a size, a count): TypeError / ValueError."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}")
+    v = operator.index(value)
+    if v < 0:
+        raise ValueError(f"{what} must be >= 0, got {v}")
+    if v > _U64_MAX:
+        raise ValueError(f"{what} {v} does not fit in 64 bits")
+    return v
+
+
+def _address(value: Any, op: str) -> int:
+    """An address argument; something that can never be live is InvalidAddress."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{op}: address must be an int or None, not {type(value).__name__}")
+    v = operator.index(value)
+    if v < 0 or v >= _U64_MAX:
+        raise InvalidAddress(f"{op}({v:#x}): not the start of a live block")
+    return v
+
+
+_STATUS_EXC: dict[int, type[Exception]] = {
+    lib.MA_EADDR: InvalidAddress,
+    lib.MA_EINVAL: ValueError,
+    lib.MA_ERANGE: IndexError,
+    lib.MA_ECORRUPT: HeapCorruption,
+    lib.MA_ESYS: AllocatorError,
+    lib.MA_EUNSUPPORTED: NotImplementedError,
+    lib.MA_ECLOSED: ValueError,
+    lib.MA_ENOMEM: MemoryError,
+}
+
+
+def _status_error(status: int, handle: Any) -> Exception:
+    message = ffi.string(lib.ma_status_message(status)).decode()
+    if handle is not None and status != lib.MA_ECLOSED:
+        detail = ffi.string(lib.ma_last_error(handle)).decode()
+        if detail:
+            message = detail
+    if status == lib.MA_ECLOSED:
+        message = "operation on a closed allocator"
+    return _STATUS_EXC.get(status, AllocatorError)(message)
+
+
+# ------------------------------------------------------------------------ allocator
+
+
+class Allocator:
+    """One allocator instance over its own arena.
+
+    Addresses are byte offsets from the start of the arena (0 is valid; every
+    address is a multiple of 16).  Use :func:`memalloc_py.create` or a
+    subclass's constructor; close it with :meth:`close` or a ``with`` block.
+    """
+
+    #: the registered name, e.g. ``"buddy"``
+    name: str = ""
+
+    def __init__(self, create: Callable[[Any], int], options: dict[str, Any]):
+        out = ffi.new("ma_allocator **")
+        status = create(out)
+        if status != lib.MA_OK:
+            raise _status_error(status, None)
+        self._h: Any = ffi.gc(out[0], lib.ma_destroy)
+        self._closed = False
+        self.options: dict[str, Any] = dict(options)
+        self.name = ffi.string(lib.ma_name(self._h)).decode()
+        self.arena_size: int = int(lib.ma_arena_size(self._h))
+
+    # -- plumbing
+
+    def _handle(self) -> Any:
+        if self._closed:
+            raise ValueError(f"operation on a closed {self.name} allocator")
+        return self._h
+
+    def _raise(self, status: int, h: Any) -> None:
+        raise _status_error(status, h)
+
+    # -- allocation
+
+    def malloc(self, size: int) -> Optional[int]:
+        """Allocate ``size`` bytes: the address, or ``None`` when out of memory."""
+        size = _count(size, "size")
+        h = self._handle()
+        out = ffi.new("uint64_t *")
+        status = lib.ma_malloc(h, size, out)
+        if status == lib.MA_OK:
+            return int(out[0])
+        if status == lib.MA_ENOMEM:
+            return None
+        self._raise(status, h)
+        return None  # unreachable
+
+    def calloc(self, count: int, size: int) -> Optional[int]:
+        """``count * size`` zeroed bytes; an overflowing product is out of memory."""
+        count = _count(count, "count")
+        size = _count(size, "size")
+        h = self._handle()
+        out = ffi.new("uint64_t *")
+        status = lib.ma_calloc(h, count, size, out)
+        if status == lib.MA_OK:
+            return int(out[0])
+        if status == lib.MA_ENOMEM:
+            return None
+        self._raise(status, h)
+        return None
+
+    def memalign(self, alignment: int, size: int) -> Optional[int]:
+        """``size`` bytes at an address that is a multiple of ``alignment``
+        (a power of two; values below 16 mean 16)."""
+        alignment = _count(alignment, "alignment")
+        if alignment == 0 or alignment & (alignment - 1):
+            raise ValueError(f"alignment must be a power of two, got {alignment}")
+        size = _count(size, "size")
+        h = self._handle()
+        out = ffi.new("uint64_t *")
+        status = lib.ma_memalign(h, alignment, size, out)
+        if status == lib.MA_OK:
+            return int(out[0])
+        if status == lib.MA_ENOMEM:
+            return None
+        self._raise(status, h)
+        return None
+
+    def realloc(self, address: Optional[int], size: int) -> Optional[int]:
+        """Resize a block, keeping its contents up to the smaller size.
+
+        ``realloc(None, n)`` is ``malloc(n)``; ``realloc(a, 0)`` frees ``a`` and
+        returns ``None``; on out of memory it returns ``None`` and the old block
+        stays allocated, contents intact.
+        """
+        size = _count(size, "size")
+        addr = MA_NULL if address is None else _address(address, "realloc")
+        h = self._handle()
+        out = ffi.new("uint64_t *")
+        status = lib.ma_realloc(h, addr, size, out)
+        if status == lib.MA_OK:
+            return None if out[0] == MA_NULL else int(out[0])
+        if status == lib.MA_ENOMEM:
+            return None
+        self._raise(status, h)
+        return None
+
+    def free(self, address: Optional[int]) -> None:
+        """Free a live block; ``free(None)`` does nothing.
+
+        Raises :class:`InvalidAddress` (heap unchanged) for anything else.
+        """
+        if address is None:
+            self._handle()
+            return
+        addr = _address(address, "free")
+        h = self._handle()
+        status = lib.ma_free(h, addr)
+        if status != lib.MA_OK:
+            self._raise(status, h)
+
+    def usable_size(self, address: int) -> int:
+        """Bytes usable at ``address`` (at least what was requested)."""
+        addr = _address(address, "usable_size")
+        h = self._handle()
+        out = ffi.new("uint64_t *")
+        status = lib.ma_usable_size(h, addr, out)
+        if status != lib.MA_OK:
+            self._raise(status, h)
+        return int(out[0])
+
+    def read(self, address: int, size: int, offset: int = 0) -> bytes:
+        """``size`` bytes of the block at ``address`` from ``offset`` on.
+
+        Raises IndexError past ``usable_size``.
+        """
+        addr = _address(address, "read")
+        size = _count(size, "size")
+        offset = _count(offset, "offset")
+        h = self._handle()
+        if size > self.arena_size:
+            raise IndexError(f"read of {size} bytes passes the block at {addr:#x}")
+        buf = ffi.new("char[]", size or 1)
+        status = lib.ma_read(h, addr, offset, buf, size)
+        if status != lib.MA_OK:
+            self._raise(status, h)
+        return ffi.unpack(buf, size)
+
+    def write(self, address: int, data: Any, offset: int = 0) -> None:
+        """Copy ``data`` (bytes-like) into the block at ``address`` from ``offset`` on.
+
+        Raises IndexError past ``usable_size``; nothing is written then.
+        """
+        addr = _address(address, "write")
+        offset = _count(offset, "offset")
+        view = memoryview(data).cast("B")
+        h = self._handle()
+        src = ffi.from_buffer(view)
+        status = lib.ma_write(h, addr, offset, src, len(view))
+        if status != lib.MA_OK:
+            self._raise(status, h)
+
+    # -- inspection
+
+    def stats(self) -> Stats:
+        """A snapshot of the statistics (see :class:`Stats`)."""
+        h = self._handle()
+        st = ffi.new("ma_stats *")
+        lib.ma_get_stats(h, st)
+        return Stats(*(int(getattr(st, f)) for f in _STAT_FIELDS))
+
+    def blocks(self) -> Blocks:
+        """Every block, free and allocated, in address order (tiles the heap)."""
+        h = self._handle()
+        count = ffi.new("uint64_t *")
+        capacity = 64
+        while True:
+            raw = np.empty(capacity, dtype=_C_BLOCK_DTYPE)
+            status = lib.ma_blocks(
+                h, ffi.cast("ma_block *", ffi.from_buffer(raw)), capacity, count
+            )
+            if status != lib.MA_OK:
+                self._raise(status, h)
+            if count[0] <= capacity:
+                break
+            capacity = int(count[0]) + 16
+        raw = raw[: int(count[0])]
+        out = np.empty(len(raw), dtype=BLOCK_DTYPE)
+        for field in ("offset", "size", "address", "requested"):
+            out[field] = raw[field]
+        out["allocated"] = raw["allocated"] != 0
+        return Blocks(out)
+
+    def check(self) -> None:
+        """Verify every heap invariant; raise :class:`HeapCorruption` naming the first."""
+        h = self._handle()
+        status = lib.ma_check(h)
+        if status != lib.MA_OK:
+            self._raise(status, h)
+
+    def dump(self) -> str:
+        """A readable map of the heap, one line per block (like ``show_alloc_mem``)."""
+        st = self.stats()
+        blocks = self.blocks()
+        width = max(4, len(f"{max(st.heap_size, 1):x}"))
+        lines = [
+            f"{self.name}: arena {st.arena_size} B, heap {st.heap_size} B "
+            f"(peak {st.peak_heap_size} B), {st.live_blocks} live blocks, "
+            f"{st.requested_bytes} B requested in {st.allocated_bytes} B allocated, "
+            f"{st.free_bytes} B free in {st.free_blocks} blocks",
+        ]
+        for b in blocks:
+            span = f"0x{b.offset:0{width}x} - 0x{b.offset + b.size:0{width}x}"
+            if b.allocated:
+                assert b.address is not None
+                lines.append(
+                    f"  {span} : {b.size:>10} B  allocated  at 0x{b.address:0{width}x}"
+                    f"  ({b.requested} requested)"
+                )
+            else:
+                lines.append(f"  {span} : {b.size:>10} B  free")
+        return "\n".join(lines)
+
+    # -- life cycle
+
+    def reset(self) -> None:
+        """Free every block: the allocator is as new, statistics included."""
+        h = self._handle()
+        status = lib.ma_reset(h)
+        if status != lib.MA_OK:
+            self._raise(status, h)
+
+    def close(self) -> None:
+        """Release the arena.  Any later call raises ValueError; closing twice is fine."""
+        if not self._closed:
+            self._closed = True
+            lib.ma_close(self._h)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def arena_base(self) -> int:
+        """Where the arena starts in this process (for ctypes/numpy views)."""
+        return int(ffi.cast("uintptr_t", lib.ma_arena_base(self._handle())))
+
+    def __enter__(self) -> "Allocator":
+        self._handle()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        state = " (closed)" if self._closed else ""
+        return f"<{type(self).__name__} {self.name!r}({opts}){state}>"
