@@ -41,7 +41,6 @@
  * merges, and (when the highest block is freed) one root-to-leaf descent to
  * find the new heap end.  walk is O(blocks); check is O(2^(K-m)).
  */
-#define _GNU_SOURCE
 #include "ma_internal.h"
 
 #include <stdlib.h>
@@ -86,7 +85,7 @@ static inline uint64_t block_size(const buddy *b, unsigned d)
 
 static inline free_link *link_at(buddy *b, uint64_t off)
 {
-    return (free_link *)(void *)(b->base.base + off);
+    return (free_link *)(void *)ma_ptr(&b->base, off);
 }
 
 /* ---- the side table ------------------------------------------------------- */
@@ -345,7 +344,7 @@ static ma_status buddy_realloc(ma_allocator *a, uint64_t off, uint64_t size,
     st = buddy_memalign(a, MA_ALIGN, size, &moved);
     if (st != MA_OK)
         return st;
-    memcpy(a->base + moved, a->base + off, (size_t)block_size(b, d));
+    memcpy(ma_ptr(a, moved), ma_ptr(a, off), (size_t)block_size(b, d));
     release(b, off, d);
     *new_addr = moved;
     return MA_OK;
@@ -361,6 +360,8 @@ static ma_status buddy_usable_size(ma_allocator *a, uint64_t off,
         *size = block_size(b, d);
     return st;
 }
+
+static uint64_t buddy_heap_size(ma_allocator *a) { return as_buddy(a)->heap; }
 
 /*
  * Free blocks count "inside the heap" only below heap_size.  Above it the
@@ -580,6 +581,7 @@ static const ma_ops buddy_ops = {
     .realloc = buddy_realloc,
     .free = buddy_free,
     .usable_size = buddy_usable_size,
+    .heap_size = buddy_heap_size,
     .stats = buddy_stats,
     .walk = buddy_walk,
     .check = buddy_check,

@@ -13,7 +13,9 @@
  *   - peak_requested >= requested_bytes;
  *   - every table entry is reachable from its home slot by linear probing.
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE, madvise */
+#endif
 #include "ma_internal.h"
 
 #include <stdio.h>
@@ -180,6 +182,14 @@ static void live_remove(ma_livetab *t, const ma_live_entry *e)
     t->count--;
 }
 
+ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested)
+{
+    if (live_reserve(&a->live) != MA_OK)
+        return ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
+    live_put(&a->live, addr, requested);
+    return MA_OK;
+}
+
 /* ---- base instance ----------------------------------------------------------- */
 
 ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
@@ -191,30 +201,32 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     a->ops = ops;
     a->arena_size = arena_size;
     a->err[0] = '\0';
-    uint64_t len = arena_size + align;
-    if (len < arena_size)
-        return MA_EINVAL;
-    unsigned char *m = ma_map_zero(len);
-    if (!m)
-        return MA_ESYS;
-    unsigned char *base = (unsigned char *)ma_round_up((uintptr_t)m, align);
-    /* Keep exactly [base, base + arena): give the rest back. */
-    uint64_t head = (uint64_t)(base - m);
-    uint64_t keep = ma_round_up(arena_size, ps);
-    if (head)
-        munmap(m, (size_t)head);
-    if (len - head > keep)
-        munmap(base + keep, (size_t)(len - head - keep));
-    a->base = base;
-    a->map_addr = base;
-    a->map_len = keep;
+    if (arena_size) {
+        uint64_t len = arena_size + align;
+        if (len < arena_size)
+            return MA_EINVAL;
+        unsigned char *m = ma_map_zero(len);
+        if (!m)
+            return MA_ESYS;
+        unsigned char *base = (unsigned char *)ma_round_up((uintptr_t)m, align);
+        /* Keep exactly [base, base + arena): give the rest back. */
+        uint64_t head = (uint64_t)(base - m);
+        uint64_t keep = ma_round_up(arena_size, ps);
+        if (head)
+            munmap(m, (size_t)head);
+        if (len - head > keep)
+            munmap(base + keep, (size_t)(len - head - keep));
+        a->base = base;
+        a->map_addr = base;
+        a->map_len = keep;
+    }
     if (live_alloc_slots(&a->live, LIVE_MIN_CAPACITY) != MA_OK) {
-        munmap(base, (size_t)keep);
+        ma_unmap(a->map_addr, a->map_len);
         return MA_ENOMEM;
     }
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         free(a->live.slots);
-        munmap(base, (size_t)keep);
+        ma_unmap(a->map_addr, a->map_len);
         return MA_ESYS;
     }
     return MA_OK;
@@ -330,6 +342,13 @@ ma_status ma_malloc(ma_allocator *a, uint64_t size, uint64_t *addr)
     return st;
 }
 
+int64_t ma_malloc_r(ma_allocator *a, uint64_t size)
+{
+    uint64_t addr;
+    ma_status st = ma_malloc(a, size, &addr);
+    return st == MA_OK ? (int64_t)addr : -(int64_t)st;
+}
+
 ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
                       uint64_t *addr)
 {
@@ -365,7 +384,7 @@ ma_status ma_calloc(ma_allocator *a, uint64_t count, uint64_t size,
     } else {
         st = do_alloc(a, MA_ALIGN, count * size, addr);
         if (st == MA_OK)
-            memset(a->base + *addr, 0, (size_t)(count * size));
+            memset(ma_ptr(a, *addr), 0, (size_t)(count * size));
     }
     UNLOCK(a);
     return st;
@@ -451,7 +470,7 @@ static ma_status access_block(ma_allocator *a, const char *op, uint64_t addr,
                        "passes its usable size %llu",
                        op, (unsigned long long)n, (unsigned long long)offset,
                        (unsigned long long)addr, (unsigned long long)usable);
-    *p = a->base + addr + offset;
+    *p = ma_ptr(a, addr) + offset;
     return MA_OK;
 }
 
@@ -485,7 +504,7 @@ ma_status ma_write(ma_allocator *a, uint64_t addr, uint64_t offset,
 
 /* ---- inspection --------------------------------------------------------------------- */
 
-static void fill_stats(ma_allocator *a, ma_stats *st)
+void ma_fill_stats(ma_allocator *a, ma_stats *st)
 {
     memset(st, 0, sizeof *st);
     a->ops->stats(a, st);
@@ -504,7 +523,7 @@ ma_status ma_get_stats(ma_allocator *a, ma_stats *out)
     if (!a || !out)
         return MA_EINVAL;
     LOCK_OPEN(a);
-    fill_stats(a, out);
+    ma_fill_stats(a, out);
     UNLOCK(a);
     return MA_OK;
 }
@@ -532,7 +551,10 @@ ma_status ma_walk(ma_allocator *a, ma_walk_fn fn, void *context)
         return MA_EINVAL;
     struct walk_ctx w = {a, fn, context};
     LOCK_OPEN(a);
-    ma_status st = a->ops->walk(a, walk_fill_requested, &w);
+    ma_status st = a->ops->walk
+                       ? a->ops->walk(a, walk_fill_requested, &w)
+                       : ma_fail(a, MA_EUNSUPPORTED, "%s cannot walk its heap",
+                                 a->ops->name);
     UNLOCK(a);
     return st;
 }
@@ -616,6 +638,8 @@ static ma_status check_live_table(ma_allocator *a)
         return ma_fail(a, MA_ECORRUPT,
                        "allocation record counts %llu entries, holds %llu",
                        (unsigned long long)t->count, (unsigned long long)n);
+    if (!a->ops->walk) /* nothing to compare the record with */
+        return MA_OK;
     struct xcheck x = {a, 0, 0, MA_OK};
     ma_status st = a->ops->walk(a, xcheck_block, &x);
     if (st != MA_OK)

@@ -43,9 +43,13 @@ typedef struct ma_ops {
                          uint64_t *new_addr);
     ma_status (*free)(ma_allocator *a, uint64_t addr);
     ma_status (*usable_size)(ma_allocator *a, uint64_t addr, uint64_t *size);
+    /* The current heap_size, O(1): the replay engine asks after every event. */
+    uint64_t (*heap_size)(ma_allocator *a);
     /* Fill the allocator's fields of *st (core fills the counters). */
     void (*stats)(ma_allocator *a, ma_stats *st);
-    /* Visit every block in address order (requested is filled by core). */
+    /* Visit every block in address order (requested is filled by core).
+     * NULL when the allocator cannot (system): walk-based calls fail with
+     * MA_EUNSUPPORTED. */
     ma_status (*walk)(ma_allocator *a, ma_walk_fn fn, void *ctx);
     /* Verify the allocator's own invariants; ma_fail() the first violation. */
     ma_status (*check)(ma_allocator *a);
@@ -96,7 +100,8 @@ void ma_base_release(ma_allocator *a);
 /*
  * Reserve the arena (MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) with its base
  * aligned to `align` (a power of two), initialise the lock and the live
- * table.  On failure everything is released.
+ * table.  arena_size 0: no arena (addresses are pointers).  On failure
+ * everything is released.
  */
 ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
                        uint64_t align);
@@ -116,6 +121,18 @@ void ma_discard(void *p, uint64_t len);
 
 /* Look up a live address in the workbench record. */
 const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr);
+
+/* Record a live allocation made behind core's back (the replay engine). */
+ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested);
+
+/* Statistics of a locked instance (core's counters included). */
+void ma_fill_stats(ma_allocator *a, ma_stats *st);
+
+/* The pointer for an address (arena-less allocators hand out pointers). */
+static inline unsigned char *ma_ptr(const ma_allocator *a, uint64_t addr)
+{
+    return (unsigned char *)((uintptr_t)a->base + (uintptr_t)addr);
+}
 
 /* ---- bit helpers ---------------------------------------------------------- */
 

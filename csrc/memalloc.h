@@ -87,6 +87,12 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
                           ma_allocator **out);
 
 /*
+ * The C library's malloc behind the same interface (the speed baseline).
+ * Addresses are real pointers; walk, blocks and dump are MA_EUNSUPPORTED.
+ */
+ma_status ma_system_create(ma_allocator **out);
+
+/*
  * Release the arena and the allocator's tables.  Afterwards every call on
  * the instance fails with MA_ECLOSED (safe even from other threads) until
  * ma_destroy frees the handle itself.  Closing twice is fine.
@@ -117,6 +123,12 @@ ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
 /* alignment: any power of two (values below MA_ALIGN mean MA_ALIGN). */
 ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
                       uint64_t *addr);
+
+/*
+ * For language bindings, where an out-parameter costs an allocation: the
+ * address (always below 2^62), or the negated status (-MA_ENOMEM, ...).
+ */
+int64_t ma_malloc_r(ma_allocator *a, uint64_t size);
 
 /* addr == MA_NULL does nothing. */
 ma_status ma_free(ma_allocator *a, uint64_t addr);
@@ -162,6 +174,88 @@ const char *ma_name(const ma_allocator *a);
 /* Where the arena starts in this process, and how large it is. */
 void *ma_arena_base(const ma_allocator *a);
 uint64_t ma_arena_size(const ma_allocator *a);
+
+/* ---- Replay ---------------------------------------------------------------- */
+
+/* Event kinds of a trace. */
+enum {
+    MA_EV_MALLOC = 0,   /* id size */
+    MA_EV_CALLOC = 1,   /* id arg=count size */
+    MA_EV_REALLOC = 2,  /* id size (the id keeps naming the moved block) */
+    MA_EV_MEMALIGN = 3, /* id arg=alignment size */
+    MA_EV_FREE = 4      /* id */
+};
+
+/*
+ * A trace as parallel arrays (numpy columns on the Python side).  Ids are
+ * dense, 0 <= id < n_ids.  An event on an id whose allocation failed is
+ * skipped (a free) or treated as on NULL (a realloc).
+ */
+typedef struct ma_trace_view {
+    uint64_t n_events;
+    const uint8_t *op;
+    const uint32_t *id;
+    const uint64_t *size;
+    const uint64_t *arg;
+    uint64_t n_ids;
+} ma_trace_view;
+
+/* Called every progress_every events; return non-zero to stop the replay. */
+typedef int (*ma_progress_fn)(uint64_t events_done, void *context);
+
+typedef struct ma_replay_config {
+    uint64_t sample_every;   /* record statistics every k events (0: never) */
+    uint64_t size_scale;     /* multiply every size by this (0 or 1: as is) */
+    uint64_t progress_every; /* 0: no progress calls */
+    ma_progress_fn progress;
+    void *progress_context;
+} ma_replay_config;
+
+/* Statistics after event number `event` (0-based). */
+typedef struct ma_sample {
+    uint64_t event;
+    ma_stats stats;
+} ma_sample;
+
+/*
+ * What a replay measured.  The Johnstone-Wilson measures follow from it,
+ * with H the heap size and L the live requested bytes after every event:
+ *   #1 sum_heap_over_live / ratio_points - 1   (mean H/L where L > 0)
+ *   #2 heap_at_max_live / max_live - 1
+ *   #3 max_heap / live_at_max_heap - 1
+ *   #4 max_heap / max_live - 1
+ */
+typedef struct ma_replay_result {
+    uint64_t events;      /* events replayed (fewer when stopped early) */
+    uint64_t failures;    /* out-of-memory results */
+    uint64_t samples;     /* samples written */
+    uint64_t nanoseconds; /* wall time of the event loop */
+    uint64_t max_heap, max_live;
+    uint64_t heap_at_max_live, live_at_max_heap;
+    double sum_heap_over_live;
+    uint64_t ratio_points;
+    int stopped; /* the progress callback asked to stop */
+} ma_replay_result;
+
+/*
+ * Replay a trace through an allocator in one call, under its lock.  Samples
+ * go to samples[0 .. capacity) (one every sample_every events, plus the
+ * final state).  Allocations still live at the end stay allocated and are
+ * known to the instance as if made one by one.  MA_EINVAL for a malformed
+ * trace (the message names the event).
+ */
+ma_status ma_replay(ma_allocator *a, const ma_trace_view *trace,
+                    const ma_replay_config *config, ma_sample *samples,
+                    uint64_t capacity, ma_replay_result *result);
+
+/* The same events with no measurement at all: the allocator's bare cost. */
+ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *trace,
+                         uint64_t size_scale, ma_replay_result *result);
+
+/* The same events straight through malloc/free/... of the C library, with
+ * no interface in between (everything is freed afterwards, untimed). */
+ma_status ma_replay_libc(const ma_trace_view *trace, uint64_t size_scale,
+                         ma_replay_result *result);
 
 #ifdef __cplusplus
 }

@@ -20,12 +20,13 @@ from ._core import (
     InvalidAddress,
     Stats,
 )
-from .allocators import ALLOCATORS, Buddy, create
+from .allocators import ALLOCATORS, ARENA_ALLOCATORS, Buddy, System, create
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALLOCATORS",
+    "ARENA_ALLOCATORS",
     "BLOCK_DTYPE",
     "Allocator",
     "AllocatorError",
@@ -35,6 +36,7 @@ __all__ = [
     "HeapCorruption",
     "InvalidAddress",
     "Stats",
+    "System",
     "create",
     "__version__",
 ]

@@ -28,6 +28,7 @@ __all__ = [
 
 _U64_MAX = (1 << 64) - 1
 MA_NULL = _U64_MAX
+_NEG_ENOMEM = -lib.MA_ENOMEM
 
 
 class AllocatorError(Exception):
@@ -267,15 +268,13 @@ class Allocator:
     subclass's constructor; close it with :meth:`close` or a ``with`` block.
     """
 
-    #: the registered name, e.g. ``"buddy"``
-    name: str = ""
-
     def __init__(self, create: Callable[[Any], int], options: dict[str, Any]):
         out = ffi.new("ma_allocator **")
         status = create(out)
         if status != lib.MA_OK:
             raise _status_error(status, None)
-        self._h: Any = ffi.gc(out[0], lib.ma_destroy)
+        self._h: Any = ffi.gc(out[0], lib.ma_destroy)  # owns the C instance
+        self._hp: Any = self._h  # the handle while open, None once closed
         self._closed = False
         self.options: dict[str, Any] = dict(options)
         self.name = ffi.string(lib.ma_name(self._h)).decode()
@@ -295,15 +294,17 @@ class Allocator:
 
     def malloc(self, size: int) -> Optional[int]:
         """Allocate ``size`` bytes: the address, or ``None`` when out of memory."""
-        size = _count(size, "size")
-        h = self._handle()
-        out = ffi.new("uint64_t *")
-        status = lib.ma_malloc(h, size, out)
-        if status == lib.MA_OK:
-            return int(out[0])
-        if status == lib.MA_ENOMEM:
+        if type(size) is not int or not 0 <= size <= _U64_MAX:
+            size = _count(size, "size")
+        h = self._hp
+        if h is None:
+            h = self._handle()
+        r = lib.ma_malloc_r(h, size)
+        if r >= 0:
+            return r
+        if r == _NEG_ENOMEM:
             return None
-        self._raise(status, h)
+        self._raise(-r, h)
         return None  # unreachable
 
     def calloc(self, count: int, size: int) -> Optional[int]:
@@ -364,10 +365,13 @@ class Allocator:
         if address is None:
             self._handle()
             return
-        addr = _address(address, "free")
-        h = self._handle()
-        status = lib.ma_free(h, addr)
-        if status != lib.MA_OK:
+        if type(address) is not int or not 0 <= address < _U64_MAX:
+            address = _address(address, "free")
+        h = self._hp
+        if h is None:
+            h = self._handle()
+        status = lib.ma_free(h, address)
+        if status:
             self._raise(status, h)
 
     def usable_size(self, address: int) -> int:
@@ -389,8 +393,9 @@ class Allocator:
         size = _count(size, "size")
         offset = _count(offset, "offset")
         h = self._handle()
-        if size > self.arena_size:
-            raise IndexError(f"read of {size} bytes passes the block at {addr:#x}")
+        if size > 1 << 16 and offset + size > self.usable_size(addr):
+            # Refuse before allocating a buffer the block could never fill.
+            raise IndexError(f"read of {size} bytes at offset {offset} passes the block at {addr:#x}")
         buf = ffi.new("char[]", size or 1)
         status = lib.ma_read(h, addr, offset, buf, size)
         if status != lib.MA_OK:
@@ -485,6 +490,7 @@ class Allocator:
         """Release the arena.  Any later call raises ValueError; closing twice is fine."""
         if not self._closed:
             self._closed = True
+            self._hp = None
             lib.ma_close(self._h)
 
     @property

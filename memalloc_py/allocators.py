@@ -1,12 +1,13 @@
 """The allocators: one small class each, and the name registry behind ``create``."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from ._core import Allocator, _count
 from ._native import lib
 
-__all__ = ["Buddy", "ALLOCATORS", "create"]
+__all__ = ["Buddy", "System", "ALLOCATORS", "ARENA_ALLOCATORS", "create", "accepted_options"]
 
 
 def _power_of_two(value: Any, name: str, lo: int, hi: int) -> int:
@@ -48,12 +49,30 @@ class Buddy(Allocator):
         self.min_block = min_block
 
 
+class System(Allocator):
+    """The C library's malloc behind the common interface: the speed baseline.
+
+    There is no arena: addresses are real pointers (they differ between runs)
+    and ``arena_size`` is 0.  ``blocks()`` and ``dump()`` raise
+    NotImplementedError (libc's heap cannot be walked from outside) and
+    ``heap_size`` is 0.  Bad addresses are still rejected with InvalidAddress
+    before libc sees them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(lambda out: lib.ma_system_create(out), {})
+
+
 _FACTORIES: dict[str, Callable[..., Allocator]] = {
     "buddy": Buddy,
+    "system": System,
 }
 
 #: The names that :func:`create` accepts, in a stable order.
 ALLOCATORS: tuple[str, ...] = tuple(_FACTORIES)
+
+#: The allocators that manage an arena of their own (all but ``system``).
+ARENA_ALLOCATORS: tuple[str, ...] = tuple(n for n in ALLOCATORS if n != "system")
 
 
 def create(name: str, **options: Any) -> Allocator:
@@ -65,3 +84,10 @@ def create(name: str, **options: Any) -> Allocator:
             f"unknown allocator {name!r}; choose one of: {', '.join(ALLOCATORS)}"
         ) from None
     return factory(**options)
+
+
+def accepted_options(name: str) -> frozenset[str]:
+    """The keyword options that ``create(name, ...)`` accepts."""
+    factory = _FACTORIES[name]
+    params = inspect.signature(factory).parameters
+    return frozenset(p for p in params if p != "self")

@@ -1,0 +1,293 @@
+"""Replay traces through allocators at C speed, and measure fragmentation.
+
+:func:`replay` runs a whole :class:`~memalloc_py.trace.Trace` inside one C call
+(the GIL released), sampling the statistics every ``sample_every`` events and
+accumulating, at every event, what Johnstone and Wilson's four fragmentation
+measures need, so those are exact rather than sampled.  :func:`compare` runs
+one trace through several allocators and tabulates the results.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
+
+import numpy as np
+
+from ._core import Allocator, _STAT_FIELDS, _status_error
+from ._native import ffi, lib
+from .allocators import create
+from .trace import Trace
+
+__all__ = ["ReplayResult", "replay", "compare", "replay_bare", "replay_libc"]
+
+# numpy view of the C struct ma_sample: event, then the ma_stats fields.
+_SAMPLE_DTYPE = np.dtype(
+    {
+        "names": ["event", *_STAT_FIELDS],
+        "formats": ["<u8"] * (1 + len(_STAT_FIELDS)),
+        "offsets": [ffi.offsetof("ma_sample", "event")]
+        + [ffi.offsetof("ma_sample", "stats") + ffi.offsetof("ma_stats", f) for f in _STAT_FIELDS],
+        "itemsize": ffi.sizeof("ma_sample"),
+    }
+)
+
+
+class _View:
+    """A C ma_trace_view over a trace's arrays (keeps them alive)."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        v = ffi.new("ma_trace_view *")
+        v.n_events = len(trace)
+        v.op = ffi.cast("uint8_t *", ffi.from_buffer(trace.op))
+        v.id = ffi.cast("uint32_t *", ffi.from_buffer(trace.id))
+        v.size = ffi.cast("uint64_t *", ffi.from_buffer(trace.size))
+        v.arg = ffi.cast("uint64_t *", ffi.from_buffer(trace.arg))
+        v.n_ids = trace.n_ids
+        self.c = v
+
+
+def _result_dict(r: Any) -> dict[str, Any]:
+    return {
+        "events": int(r.events),
+        "failures": int(r.failures),
+        "nanoseconds": int(r.nanoseconds),
+        "max_heap": int(r.max_heap),
+        "max_live": int(r.max_live),
+        "heap_at_max_live": int(r.heap_at_max_live),
+        "live_at_max_heap": int(r.live_at_max_heap),
+        "sum_heap_over_live": float(r.sum_heap_over_live),
+        "ratio_points": int(r.ratio_points),
+        "stopped": bool(r.stopped),
+    }
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den - 1.0 if den else math.nan
+
+
+@dataclasses.dataclass
+class ReplayResult:
+    """What one replay measured.
+
+    ``timeline`` is a pandas DataFrame with one row per sample; ``summary`` a
+    dict of totals: events, failures, seconds, ns_per_event, peak_heap,
+    peak_live, jw1..jw4 (Johnstone-Wilson measures as overheads, ``ratio - 1``)
+    and the mean internal fragmentation over the samples.
+    """
+
+    allocator: str
+    options: dict[str, Any]
+    raw: dict[str, Any]
+    samples: np.ndarray
+    trace_name: str = ""
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        r = self.raw
+        seconds = r["nanoseconds"] / 1e9
+        s = self.samples
+        with np.errstate(invalid="ignore", divide="ignore"):
+            internal = 1.0 - s["requested_bytes"] / s["allocated_bytes"]
+        internal = internal[s["allocated_bytes"] > 0]
+        return {
+            "allocator": self.allocator,
+            "events": r["events"],
+            "failures": r["failures"],
+            "seconds": seconds,
+            "ns_per_event": r["nanoseconds"] / r["events"] if r["events"] else math.nan,
+            "peak_heap": r["max_heap"],
+            "peak_live": r["max_live"],
+            "jw1": (r["sum_heap_over_live"] / r["ratio_points"] - 1.0) if r["ratio_points"] else math.nan,
+            "jw2": _ratio(r["heap_at_max_live"], r["max_live"]),
+            "jw3": _ratio(r["max_heap"], r["live_at_max_heap"]),
+            "jw4": _ratio(r["max_heap"], r["max_live"]),
+            "internal_fragmentation": float(internal.mean()) if internal.size else math.nan,
+        }
+
+    @property
+    def timeline(self) -> Any:
+        """One row per sample: event, live bytes, requested/allocated bytes,
+        heap size, free bytes and blocks, largest free, internal and external
+        fragmentation (and every other statistic)."""
+        import pandas as pd
+
+        s = self.samples
+        df = pd.DataFrame({name: s[name] for name in s.dtype.names})
+        df = df.rename(columns={"requested_bytes": "live_bytes"})
+        df["requested_bytes"] = df["live_bytes"]
+        alloc = df["allocated_bytes"].to_numpy(dtype=float)
+        free = df["free_bytes"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df["internal_fragmentation"] = np.where(alloc > 0, 1 - df["live_bytes"] / np.where(alloc > 0, alloc, 1), 0.0)
+            df["external_fragmentation"] = np.where(free > 0, 1 - df["largest_free"] / np.where(free > 0, free, 1), 0.0)
+        return df
+
+    def plot(self, axes: Any = None) -> Any:
+        """Heap size against live bytes, and fragmentation, over time (matplotlib)."""
+        import matplotlib.pyplot as plt
+
+        df = self.timeline
+        if axes is None:
+            fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 6))
+        else:
+            fig = axes[0].figure
+        ax1, ax2 = axes
+        ax1.plot(df["event"], df["heap_size"], label="heap size")
+        ax1.plot(df["event"], df["live_bytes"], label="live bytes (requested)")
+        ax1.plot(df["event"], df["allocated_bytes"], label="allocated bytes", alpha=0.7)
+        ax1.set_ylabel("bytes")
+        ax1.legend(loc="best")
+        title = f"{self.allocator}"
+        if self.trace_name:
+            title += f" on {self.trace_name}"
+        ax1.set_title(title)
+        ax2.plot(df["event"], df["internal_fragmentation"], label="internal")
+        ax2.plot(df["event"], df["external_fragmentation"], label="external")
+        ax2.set_ylabel("fragmentation")
+        ax2.set_xlabel("event")
+        ax2.set_ylim(0, 1)
+        ax2.legend(loc="best")
+        return fig
+
+
+def _progress_bar(total: int, enabled: Optional[bool]) -> Any:
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, unit="ev", unit_scale=True, leave=False, file=sys.stderr)
+
+
+def replay(
+    trace: Trace,
+    allocator: Union[str, Allocator] = "best-ao",
+    *,
+    sample_every: int = 1000,
+    size_scale: int = 1,
+    progress: Optional[bool] = None,
+    **options: Any,
+) -> ReplayResult:
+    """Replay ``trace`` through ``allocator`` (a name for :func:`create`, with
+    ``options``, or an instance, which keeps the blocks still live at the end).
+
+    ``sample_every``: events between samples of the statistics (the final
+    state is always sampled).  ``size_scale``: multiply every request size (as
+    Johnstone and Wilson did by 16).  ``progress``: a progress bar on stderr
+    (default: when stderr is a terminal).
+    """
+    if not isinstance(trace, Trace):
+        raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")
+    if sample_every < 0 or size_scale < 0:
+        raise ValueError("sample_every and size_scale must be >= 0")
+    own = isinstance(allocator, str)
+    alloc = create(allocator, **options) if own else allocator
+    if not isinstance(alloc, Allocator):
+        raise TypeError("allocator must be a name or an Allocator")
+    try:
+        view = _View(trace)
+        n = len(trace)
+        capacity = (n // sample_every + 2) if sample_every else 0
+        samples = np.zeros(capacity, dtype=_SAMPLE_DTYPE)
+        cfg = ffi.new("ma_replay_config *")
+        cfg.sample_every = sample_every
+        cfg.size_scale = size_scale
+        bar = _progress_bar(n, progress)
+        done = [0]
+
+        @ffi.callback("int(uint64_t, void *)", onerror=lambda *exc: 1)
+        def on_progress(events_done: int, _ctx: Any) -> int:
+            if bar is not None:
+                bar.update(events_done - done[0])
+            done[0] = events_done
+            return 0
+
+        if bar is not None:
+            cfg.progress_every = max(100_000, n // 200)
+            cfg.progress = on_progress
+        res = ffi.new("ma_replay_result *")
+        h = alloc._handle()
+        sample_ptr = ffi.cast("ma_sample *", ffi.from_buffer(samples)) if capacity else ffi.NULL
+        status = lib.ma_replay(h, view.c, cfg, sample_ptr, capacity, res)
+        if bar is not None:
+            bar.close()
+        if status != lib.MA_OK:
+            raise _status_error(status, h)
+        if res.stopped:
+            raise KeyboardInterrupt("replay interrupted")
+        raw = _result_dict(res)
+        opts = dict(alloc.options)
+        opts.update(size_scale=size_scale, sample_every=sample_every)
+        return ReplayResult(alloc.name, opts, raw, samples[: int(res.samples)].copy(),
+                            str(trace.meta.get("name", "")))
+    finally:
+        if own:
+            alloc.close()
+
+
+def replay_bare(trace: Trace, allocator: Union[str, Allocator], *, size_scale: int = 1,
+                **options: Any) -> dict[str, Any]:
+    """The same events with no measurement: the allocator's bare cost (for
+    benchmarks).  Returns events, failures and nanoseconds."""
+    own = isinstance(allocator, str)
+    alloc = create(allocator, **options) if own else allocator
+    try:
+        view = _View(trace)
+        res = ffi.new("ma_replay_result *")
+        h = alloc._handle()
+        status = lib.ma_replay_bare(h, view.c, size_scale, res)
+        if status != lib.MA_OK:
+            raise _status_error(status, h)
+        return _result_dict(res)
+    finally:
+        if own:
+            alloc.close()
+
+
+def replay_libc(trace: Trace, *, size_scale: int = 1) -> dict[str, Any]:
+    """The same events straight through the C library's malloc/free, with no
+    interface in between (the speed floor)."""
+    view = _View(trace)
+    res = ffi.new("ma_replay_result *")
+    status = lib.ma_replay_libc(view.c, size_scale, res)
+    if status != lib.MA_OK:
+        raise _status_error(status, None)
+    return _result_dict(res)
+
+
+def compare(
+    trace: Trace,
+    allocators: Sequence[str] = ("buddy",),
+    *,
+    sample_every: int = 1000,
+    size_scale: int = 1,
+    progress: Optional[bool] = None,
+    options: Optional[dict[str, dict[str, Any]]] = None,
+    **common: Any,
+) -> Any:
+    """Replay ``trace`` through each allocator; one DataFrame row per allocator
+    with the :attr:`ReplayResult.summary` columns.  ``options`` maps an
+    allocator name to its own options; ``common`` options go to every
+    allocator that accepts them."""
+    import pandas as pd
+
+    rows = []
+    for name in allocators:
+        opts = _options_for(name, common, (options or {}).get(name, {}))
+        res = replay(trace, name, sample_every=sample_every, size_scale=size_scale,
+                     progress=progress, **opts)
+        rows.append(res.summary)
+    return pd.DataFrame(rows).set_index("allocator")
+
+
+def _options_for(name: str, common: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    from .allocators import accepted_options
+
+    accepted = accepted_options(name)
+    merged = {k: v for k, v in common.items() if k in accepted}
+    merged.update(own)
+    return merged

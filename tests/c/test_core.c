@@ -1,0 +1,193 @@
+/*
+ * C-level tests of the public API, independent of Python: exact layouts,
+ * status codes, a random-operation fuzzer with ma_check after every step,
+ * and corruption that ma_check must report (also when built with NDEBUG).
+ *
+ * Usage: test_core [iterations]   (exit status 0 when every test passes)
+ */
+#include "memalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, passes;
+
+#define EXPECT(cond)                                                          \
+    do {                                                                      \
+        if (cond) {                                                           \
+            passes++;                                                         \
+        } else {                                                              \
+            failures++;                                                       \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                     \
+    } while (0)
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static uint64_t must_malloc(ma_allocator *a, uint64_t size)
+{
+    uint64_t p = MA_NULL;
+    EXPECT(ma_malloc(a, size, &p) == MA_OK);
+    return p;
+}
+
+static void test_buddy_layout(void)
+{
+    ma_allocator *a = NULL;
+    EXPECT(ma_buddy_create(1024, 16, &a) == MA_OK);
+    EXPECT(must_malloc(a, 100) == 0);
+    EXPECT(must_malloc(a, 16) == 128);
+    uint64_t u = 0;
+    EXPECT(ma_usable_size(a, 0, &u) == MA_OK && u == 128);
+    EXPECT(ma_free(a, 64) == MA_EADDR); /* inside a block */
+    EXPECT(ma_free(a, 144) == MA_EADDR); /* a free block */
+    EXPECT(strstr(ma_last_error(a), "not the start of a live block") != NULL);
+    uint64_t p = 0;
+    EXPECT(ma_malloc(a, 2048, &p) == MA_ENOMEM && p == MA_NULL);
+    EXPECT(ma_memalign(a, 48, 16, &p) == MA_EINVAL);
+    EXPECT(ma_calloc(a, UINT64_MAX / 2, 3, &p) == MA_ENOMEM);
+    ma_stats st;
+    EXPECT(ma_get_stats(a, &st) == MA_OK);
+    EXPECT(st.live_blocks == 2 && st.requested_bytes == 116);
+    EXPECT(st.allocated_bytes == 144 && st.heap_size == 144);
+    EXPECT(st.failures == 2 && st.mallocs == 4);
+    EXPECT(ma_free(a, 0) == MA_OK && ma_free(a, 128) == MA_OK);
+    EXPECT(ma_check(a) == MA_OK);
+    ma_block blocks[4];
+    uint64_t n = 0;
+    EXPECT(ma_blocks(a, blocks, 4, &n) == MA_OK && n == 1);
+    EXPECT(blocks[0].size == 1024 && !blocks[0].allocated);
+    EXPECT(ma_close(a) == MA_OK);
+    EXPECT(ma_malloc(a, 1, &p) == MA_ECLOSED);
+    EXPECT(ma_check(a) == MA_ECLOSED);
+    ma_destroy(a);
+
+    EXPECT(ma_buddy_create(1000, 16, &a) == MA_EINVAL && a == NULL);
+    EXPECT(ma_buddy_create(1024, 8, &a) == MA_EINVAL);
+    EXPECT(ma_buddy_create(1024, 2048, &a) == MA_EINVAL);
+}
+
+/* Random operations against a table of slots, checking contents and the heap. */
+static void fuzz(ma_allocator *a, unsigned iterations, uint64_t max_size)
+{
+    enum { SLOTS = 64 };
+    uint64_t addr[SLOTS], size[SLOTS];
+    unsigned char fill[SLOTS];
+    for (int i = 0; i < SLOTS; i++)
+        addr[i] = MA_NULL;
+    unsigned char *buf = malloc(max_size + 1);
+    int bad_check = 0, bad_data = 0;
+    for (unsigned it = 0; it < iterations; it++) {
+        int s = (int)(rnd() % SLOTS);
+        uint64_t n = rnd() % (max_size + 1);
+        if (rnd() % 4 == 0)
+            n = rnd() % 33;
+        if (addr[s] == MA_NULL) {
+            uint64_t p;
+            ma_status st = (rnd() % 3 == 0)
+                               ? ma_memalign(a, UINT64_C(1) << (rnd() % 10), n, &p)
+                               : ma_malloc(a, n, &p);
+            if (st == MA_OK) {
+                addr[s] = p;
+                size[s] = n;
+                fill[s] = (unsigned char)rnd();
+                memset(buf, fill[s], n);
+                ma_write(a, p, 0, buf, n);
+            } else if (st != MA_ENOMEM) {
+                bad_check++;
+            }
+        } else if (rnd() % 3 == 0) {
+            uint64_t q;
+            ma_status st = ma_realloc(a, addr[s], n, &q);
+            uint64_t keep = n < size[s] ? n : size[s];
+            if (st == MA_OK && n == 0) {
+                addr[s] = MA_NULL;
+            } else if (st == MA_OK) {
+                if (ma_read(a, q, 0, buf, keep) != MA_OK)
+                    bad_data++;
+                for (uint64_t k = 0; k < keep; k++)
+                    if (buf[k] != fill[s]) {
+                        bad_data++;
+                        break;
+                    }
+                memset(buf, fill[s], n);
+                ma_write(a, q, 0, buf, n);
+                addr[s] = q;
+                size[s] = n;
+            } else if (st != MA_ENOMEM) {
+                bad_check++;
+            }
+        } else {
+            if (ma_read(a, addr[s], 0, buf, size[s]) != MA_OK)
+                bad_data++;
+            for (uint64_t k = 0; k < size[s]; k++)
+                if (buf[k] != fill[s]) {
+                    bad_data++;
+                    break;
+                }
+            if (ma_free(a, addr[s]) != MA_OK)
+                bad_check++;
+            addr[s] = MA_NULL;
+        }
+        if (ma_check(a) != MA_OK) {
+            if (!bad_check)
+                fprintf(stderr, "%s: check failed after %u operations: %s\n",
+                        ma_name(a), it, ma_last_error(a));
+            bad_check++;
+            break;
+        }
+    }
+    EXPECT(bad_check == 0);
+    EXPECT(bad_data == 0);
+    for (int i = 0; i < SLOTS; i++)
+        if (addr[i] != MA_NULL)
+            EXPECT(ma_free(a, addr[i]) == MA_OK);
+    ma_stats st;
+    ma_get_stats(a, &st);
+    EXPECT(st.live_blocks == 0 && st.requested_bytes == 0 && st.allocated_bytes == 0);
+    EXPECT(ma_check(a) == MA_OK);
+    free(buf);
+}
+
+/* Scribble on a free block's list links: check must notice. */
+static void test_buddy_corruption_detected(void)
+{
+    ma_allocator *a = NULL;
+    EXPECT(ma_buddy_create(1024, 16, &a) == MA_OK);
+    uint64_t p = must_malloc(a, 16);
+    EXPECT(p == 0);
+    EXPECT(ma_check(a) == MA_OK);
+    unsigned char *base = ma_arena_base(a);
+    uint64_t junk = 0x12345;
+    memcpy(base + 16, &junk, sizeof junk); /* the free 16-byte block's next */
+    EXPECT(ma_check(a) == MA_ECORRUPT);
+    EXPECT(strstr(ma_last_error(a), "free list") != NULL);
+    ma_destroy(a);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
+    test_buddy_layout();
+    test_buddy_corruption_detected();
+
+    ma_allocator *a = NULL;
+    EXPECT(ma_buddy_create(1 << 16, 16, &a) == MA_OK);
+    fuzz(a, iterations, 4096);
+    ma_destroy(a);
+    EXPECT(ma_buddy_create(1 << 20, 64, &a) == MA_OK);
+    fuzz(a, iterations / 4, 60000);
+    ma_destroy(a);
+
+    printf("%d passed, %d failed\n", passes, failures);
+    return failures ? 1 : 0;
+}
