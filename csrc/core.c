@@ -56,7 +56,7 @@ const char *ma_last_error(const ma_allocator *a)
     return a ? a->err : "no allocator";
 }
 
-const char *ma_name(const ma_allocator *a) { return a ? a->ops->name : ""; }
+const char *ma_name(const ma_allocator *a) { return a ? a->name : ""; }
 void *ma_arena_base(const ma_allocator *a) { return a ? a->base : NULL; }
 uint64_t ma_arena_size(const ma_allocator *a) { return a ? a->arena_size : 0; }
 
@@ -199,6 +199,7 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     if (align < ps)
         align = ps;
     a->ops = ops;
+    a->name = ops->name;
     a->arena_size = arena_size;
     a->err[0] = '\0';
     if (arena_size) {
@@ -554,7 +555,7 @@ ma_status ma_walk(ma_allocator *a, ma_walk_fn fn, void *context)
     ma_status st = a->ops->walk
                        ? a->ops->walk(a, walk_fill_requested, &w)
                        : ma_fail(a, MA_EUNSUPPORTED, "%s cannot walk its heap",
-                                 a->ops->name);
+                                 a->name);
     UNLOCK(a);
     return st;
 }

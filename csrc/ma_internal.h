@@ -75,6 +75,7 @@ typedef struct ma_livetab {
 /* The base of every instance: each allocator's struct begins with it. */
 struct ma_allocator {
     const ma_ops *ops;
+    const char *name;     /* the instance's name ("best-ao"); ops->name by default */
     pthread_mutex_t lock;
     unsigned char *base;  /* the arena: base[0 .. arena_size) */
     uint64_t arena_size;

@@ -86,6 +86,29 @@ typedef int (*ma_walk_fn)(const ma_block *block, void *context);
 ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
                           ma_allocator **out);
 
+/* Placement policies and free-list orders of the free-list family. */
+enum { MA_FIT_BEST = 0, MA_FIT_FIRST = 1, MA_FIT_NEXT = 2, MA_FIT_WORST = 3 };
+enum { MA_ORDER_ADDRESS = 0, MA_ORDER_LIFO = 1, MA_ORDER_FIFO = 2 };
+
+typedef struct ma_freelist_config {
+    uint64_t arena_size;  /* address space reserved: 4 KiB to 32 GiB, x16 */
+    int fit;              /* MA_FIT_* */
+    int order;            /* MA_ORDER_* */
+    uint64_t growth;      /* heap growth step, a multiple of 16 (0: 4096) */
+    uint64_t prealloc;    /* heap bytes taken at creation, 0 or >= min_block */
+    uint64_t min_block;   /* a multiple of 16, at least 32 (0: 32) */
+    int trim;             /* give the heap's free top back (non-zero: on) */
+    uint32_t stamp_limit; /* tests only: renumber stamps past this (0: ~2^32) */
+} ma_freelist_config;
+
+/*
+ * The free-list family: boundary tags, immediate coalescing, a heap that
+ * grows like the program break, and a treap index that answers every
+ * policy's search in O(log n).  The instance is named "<fit>-<ao|lifo|fifo>".
+ */
+ma_status ma_freelist_create(const ma_freelist_config *config,
+                             ma_allocator **out);
+
 /*
  * The C library's malloc behind the same interface (the speed baseline).
  * Addresses are real pointers; walk, blocks and dump are MA_EUNSUPPORTED.

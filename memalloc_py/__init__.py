@@ -20,11 +20,12 @@ from ._core import (
     InvalidAddress,
     Stats,
 )
-from .allocators import ALLOCATORS, ARENA_ALLOCATORS, Buddy, System, create
+from .allocators import ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, Buddy, FreeList, System, create
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALIASES",
     "ALLOCATORS",
     "ARENA_ALLOCATORS",
     "BLOCK_DTYPE",
@@ -33,6 +34,9 @@ __all__ = [
     "Block",
     "Blocks",
     "Buddy",
+    "FITS",
+    "FreeList",
+    "ORDERS",
     "HeapCorruption",
     "InvalidAddress",
     "Stats",

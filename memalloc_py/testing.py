@@ -336,6 +336,30 @@ class _BuddyRules:
         assert block.address == block.offset, "buddy blocks have no header"
 
 
+class _FreeListRules:
+    """Free-list rules: a 16-byte header, the smallest block that serves the
+    request (plus an unsplittable remainder below min_block), no two free
+    blocks adjacent."""
+
+    allocator: Allocator
+
+    def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
+        min_block = int(self.allocator.options["min_block"])
+        want = max(min_block, -(-(model_block.requested + 16) // 16) * 16)
+        assert block.address == block.offset + 16, "the header is not 16 bytes"
+        assert 0 <= block.size - want < min_block, (
+            f"block at {block.offset:#x} is {block.size} bytes for a request of "
+            f"{model_block.requested} (expected {want} + less than {min_block})"
+        )
+
+    def heap_end(self, stats: Stats) -> int:
+        blocks = self.allocator.blocks().array
+        free = ~blocks["allocated"]
+        assert not (free[1:] & free[:-1]).any(), "two free blocks are adjacent"
+        assert (blocks["size"] >= int(self.allocator.options["min_block"])).all()
+        return stats.heap_size
+
+
 def machine_for(
     factory: Callable[[], Allocator], name: Optional[str] = None
 ) -> type[AllocatorMachine]:
@@ -350,6 +374,8 @@ def machine_for(
     bases: tuple[type, ...] = (AllocatorMachine,)
     if kind == "buddy":
         bases = (_BuddyRules, AllocatorMachine)
+    elif kind.split("-")[0] in ("best", "first", "next", "worst"):
+        bases = (_FreeListRules, AllocatorMachine)
     cls = type(
         name or f"{kind.title().replace('-', '')}Machine",
         bases,

@@ -23,10 +23,13 @@ def snapshot(a):
 
 def test_allocators_are_listed_and_created_by_name():
     assert "buddy" in ma.ALLOCATORS and "system" in ma.ALLOCATORS
-    assert set(ma.ARENA_ALLOCATORS) == set(ma.ALLOCATORS) - {"system"}
-    for name in ma.ARENA_ALLOCATORS:
+    assert set(ma.ARENA_ALLOCATORS) == set(ma.ALLOCATORS) - {"system"} - set(ma.ALIASES)
+    assert len(ma.ARENA_ALLOCATORS) == 13  # buddy and twelve free-list policies
+    for name in ma.ALLOCATORS:
+        if name == "system":
+            continue
         with ma.create(name, arena_size=ARENA) as a:
-            assert a.name == name
+            assert a.name == ma.ALIASES.get(name, name)
     with pytest.raises(ValueError, match="unknown allocator 'nope'"):
         ma.create("nope")
 

@@ -10,3 +10,23 @@ TestBuddy = machine_for(lambda: ma.Buddy(arena_size=1 << 16), "BuddyMachine").Te
 TestBuddyMin64 = machine_for(
     lambda: ma.Buddy(arena_size=1 << 14, min_block=64), "BuddyMin64Machine"
 ).TestCase
+
+
+def _free_list_machine(name, **options):
+    opts = dict(arena_size=1 << 16, growth=4096)
+    opts.update(options)
+    cls = machine_for(lambda: ma.create(name, **opts), f"{name.title().replace('-', '')}Machine")
+    return cls.TestCase
+
+
+# All twelve policies, on a 64 KiB arena that grows in 4 KiB steps.
+for _name in [f"{fit}-{order}" for fit in ma.FITS for order in ("ao", "lifo", "fifo")]:
+    globals()[f"Test_{_name.replace('-', '_')}"] = _free_list_machine(_name)
+
+# Trimming, preallocation, a small growth step and a larger minimum block.
+Test_best_ao_trim = _free_list_machine("best-ao", trim=True)
+Test_next_lifo_trim = _free_list_machine("next-lifo", trim=True, prealloc=8192)
+Test_first_fifo_small_steps = _free_list_machine("first-fifo", growth=16, min_block=64)
+# Stamps renumbered every few hundred frees (they are 32-bit in the C core).
+Test_best_lifo_renumbering = _free_list_machine("best-lifo", _stamp_limit=300)
+Test_next_fifo_renumbering = _free_list_machine("next-fifo", _stamp_limit=200)
