@@ -382,3 +382,250 @@ def machine_for(
         {"make_allocator": lambda self: factory()},
     )
     return cls
+
+
+# --------------------------------------------------------------------------
+# A reference implementation of the free-list family, in plain Python.
+
+
+@dataclasses.dataclass
+class _RefBlock:
+    offset: int
+    size: int
+    free: bool
+    stamp: int = 0
+
+
+class FreeListReference:
+    """The free-list family's placement rules, written for clarity, not speed.
+
+    It keeps a sorted list of blocks and scans it: O(n) per operation, but
+    every decision (which block, which address, when to grow, split, coalesce
+    and trim, where the next-fit rover goes) follows the rules documented in
+    ``csrc/freelist.c`` and :class:`memalloc_py.FreeList`, so a test can demand
+    that the C allocator gives exactly the same addresses and block layout.
+    Addresses are payload addresses (block offset + 16), as the allocator's.
+    """
+
+    HDR = 16
+
+    def __init__(self, arena_size: int = 1 << 30, fit: str = "best", order: str = "address",
+                 growth: int = 4096, prealloc: int = 0, trim: bool = False, min_block: int = 32):
+        self.arena_size, self.fit, self.order = arena_size, fit, order
+        self.growth, self.prealloc, self.trim, self.min_block = growth, prealloc, trim, min_block
+        self.blocks: list[_RefBlock] = []
+        self.heap = 0
+        self.stamp = 0
+        self.rover: Optional[int] = None  # offset of the rover's block
+        if prealloc:
+            self.heap = prealloc
+            self._add(0, prealloc)
+
+    # -- the free-list order
+
+    def _okey(self, b: _RefBlock) -> int:
+        if self.order == "address":
+            return b.offset
+        return -b.stamp if self.order == "lifo" else b.stamp
+
+    def _free_in_order(self) -> list[_RefBlock]:
+        return sorted((b for b in self.blocks if b.free), key=self._okey)
+
+    def _at(self, offset: int) -> _RefBlock:
+        for b in self.blocks:
+            if b.offset == offset:
+                return b
+        raise KeyError(offset)
+
+    def _index(self, offset: int) -> int:
+        for i, b in enumerate(self.blocks):
+            if b.offset == offset:
+                return i
+        raise KeyError(offset)
+
+    def _successor(self, key: int) -> Optional[int]:
+        for b in self._free_in_order():
+            if self._okey(b) > key:
+                return b.offset
+        return None
+
+    def _add(self, offset: int, size: int) -> _RefBlock:
+        """A new free block (or an old one re-entering the index): a fresh stamp."""
+        self.stamp += 1
+        b = _RefBlock(offset, size, True, self.stamp)
+        self.blocks = [x for x in self.blocks if x.offset != offset]
+        self.blocks.append(b)
+        self.blocks.sort(key=lambda x: x.offset)
+        return b
+
+    def _remove(self, b: _RefBlock) -> None:
+        """Take a free block out of the index; a rover on it moves on."""
+        key = self._okey(b)
+        b.free = False
+        if self.rover == b.offset:
+            self.rover = self._successor(key)
+        self.blocks.remove(b)
+
+    # -- placement
+
+    def _block_for(self, n: int) -> int:
+        return max(self.min_block, -(-(n + self.HDR) // 16) * 16)
+
+    def _find(self, need: int) -> Optional[_RefBlock]:
+        free = self._free_in_order()
+        fits = [b for b in free if b.size >= need]
+        if not fits:
+            return None
+        if self.fit == "best":
+            return min(fits, key=lambda b: (b.size, self._okey(b)))
+        if self.fit == "worst":
+            largest = max(b.size for b in free)
+            return next(b for b in free if b.size == largest)
+        if self.fit == "next" and self.rover is not None:
+            start = self._okey(self._at(self.rover))
+            later = [b for b in fits if self._okey(b) >= start]
+            if later:
+                return later[0]
+        return fits[0]
+
+    def _top(self) -> Optional[_RefBlock]:
+        return self.blocks[-1] if self.blocks else None
+
+    def _grow(self, need: int) -> Optional[_RefBlock]:
+        top = self._top()
+        top_free = top is not None and top.free
+        have = top.size if top_free else 0
+        start = top.offset if top_free else self.heap
+        inc = -(-(need - have) // self.growth) * self.growth if need > have else 0
+        if inc > self.arena_size - self.heap:
+            return None
+        was_rover = top_free and self.rover == start
+        if top_free:
+            self._remove(top)
+        self.heap += inc
+        b = self._add(start, have + inc)
+        if was_rover:
+            self.rover = start
+        return b
+
+    def _place(self, x: _RefBlock, size: int, align: int) -> int:
+        off, have = x.offset, x.size
+        lead = 0
+        if align > 16:
+            payload = -(-(off + self.HDR) // align) * align
+            while payload - self.HDR - off != 0 and payload - self.HDR - off < self.min_block:
+                payload += align
+            lead = payload - self.HDR - off
+        succ = self._successor(self._okey(x)) if self.fit == "next" else None
+        self._remove(x)
+        if lead:
+            self._add(off, lead)
+        start = off + lead
+        rest = have - lead - size
+        if rest >= self.min_block:
+            self._alloc_block(start, size)
+            self._add(start + size, rest)
+            if self.fit == "next":
+                self.rover = start + size
+        else:
+            self._alloc_block(start, have - lead)
+            if self.fit == "next":
+                self.rover = succ
+        return start + self.HDR
+
+    def _alloc_block(self, offset: int, size: int) -> None:
+        self.blocks.append(_RefBlock(offset, size, False))
+        self.blocks.sort(key=lambda x: x.offset)
+
+    def _release(self, offset: int, size: int) -> None:
+        i = self._index(offset)
+        self.blocks.pop(i)
+        start, total, was_rover = offset, size, False
+        prev = self.blocks[i - 1] if i > 0 else None
+        if prev is not None and prev.free and prev.offset + prev.size == offset:
+            was_rover = self.rover == prev.offset
+            start, total = prev.offset, total + prev.size
+            self._remove(prev)
+            i -= 1
+        nxt = self.blocks[i] if i < len(self.blocks) else None
+        if nxt is not None and nxt.free and nxt.offset == offset + size:
+            total += nxt.size
+            self._remove(nxt)
+        self._add(start, total)
+        if was_rover:
+            self.rover = start
+        self._maybe_trim()
+
+    def _maybe_trim(self) -> None:
+        top = self._top()
+        if not self.trim or top is None or not top.free:
+            return
+        keep = max(-(-top.offset // self.growth) * self.growth, self.prealloc)
+        while keep > top.offset and keep - top.offset < self.min_block:
+            keep += self.growth
+        if keep >= self.heap:
+            return
+        was_rover = self.rover == top.offset
+        self._remove(top)
+        self.heap = keep
+        if keep > top.offset:
+            self._add(top.offset, keep - top.offset)
+            if was_rover:
+                self.rover = top.offset
+
+    # -- the API (sizes are assumed valid; None is out of memory)
+
+    def memalign(self, alignment: int, n: int) -> Optional[int]:
+        alignment = max(alignment, 16)
+        if n > self.arena_size or alignment > self.arena_size:
+            return None
+        size = self._block_for(n)
+        need = size + alignment + self.min_block if alignment > 16 else size
+        x = self._find(need) or self._grow(need)
+        if x is None:
+            return None
+        return self._place(x, size, alignment)
+
+    def malloc(self, n: int) -> Optional[int]:
+        return self.memalign(16, n)
+
+    def free(self, address: int) -> None:
+        b = self._at(address - self.HDR)
+        assert not b.free
+        self._release(b.offset, b.size)
+
+    def realloc(self, address: int, n: int) -> Optional[int]:
+        if n > self.arena_size:
+            return None
+        off = address - self.HDR
+        b = self._at(off)
+        want = self._block_for(n)
+        i = self._index(off)
+        nxt = self.blocks[i + 1] if i + 1 < len(self.blocks) else None
+        next_free = nxt is not None and nxt.free
+        avail = b.size + (nxt.size if next_free and want > b.size else 0)
+        if want <= avail:
+            if avail > b.size:
+                self._remove(nxt)
+            rest = avail - want
+            if rest >= self.min_block:
+                b.size = want
+                self._alloc_tail(off + want, rest)
+            else:
+                b.size = avail
+            return address
+        moved = self.malloc(n)
+        if moved is None:
+            return None
+        self._release(off, b.size)
+        return moved
+
+    def _alloc_tail(self, offset: int, size: int) -> None:
+        # The tail is released as a block of its own (it merges with a free follower).
+        self.blocks.append(_RefBlock(offset, size, False))
+        self.blocks.sort(key=lambda x: x.offset)
+        self._release(offset, size)
+
+    def layout(self) -> list[tuple[int, int, bool]]:
+        """(offset, size, allocated) of every block in address order."""
+        return [(b.offset, b.size, not b.free) for b in self.blocks]

@@ -174,6 +174,41 @@ static void test_buddy_corruption_detected(void)
     ma_destroy(a);
 }
 
+/* Scribble on a free block's footer: check must notice. */
+static void test_freelist_corruption_detected(void)
+{
+    ma_freelist_config c = {0};
+    c.arena_size = 1 << 16;
+    ma_allocator *a = NULL;
+    EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+    uint64_t p = must_malloc(a, 100), q = must_malloc(a, 100);
+    EXPECT(p == 16 && q == 144);
+    EXPECT(ma_free(a, p) == MA_OK);
+    EXPECT(ma_check(a) == MA_OK);
+    unsigned char *base = ma_arena_base(a);
+    uint64_t junk = 48;
+    memcpy(base + 128 - 8, &junk, sizeof junk); /* footer of the free block */
+    EXPECT(ma_check(a) == MA_ECORRUPT);
+    EXPECT(strstr(ma_last_error(a), "footer") != NULL);
+    ma_destroy(a);
+
+    c.fit = MA_FIT_FIRST;
+    EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+    p = must_malloc(a, 100);
+    must_malloc(a, 100);
+    EXPECT(ma_free(a, p) == MA_OK);
+    uint32_t bad = 0x7777; /* the free block's tree node: left child */
+    memcpy((unsigned char *)ma_arena_base(a) + 8, &bad, sizeof bad);
+    EXPECT(ma_check(a) == MA_ECORRUPT);
+    ma_destroy(a);
+
+    c.arena_size = 1000; /* not a multiple of 16 */
+    EXPECT(ma_freelist_create(&c, &a) == MA_EINVAL && a == NULL);
+    c.arena_size = 1 << 16;
+    c.min_block = 16;
+    EXPECT(ma_freelist_create(&c, &a) == MA_EINVAL);
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -187,6 +222,21 @@ int main(int argc, char **argv)
     EXPECT(ma_buddy_create(1 << 20, 64, &a) == MA_OK);
     fuzz(a, iterations / 4, 60000);
     ma_destroy(a);
+
+    test_freelist_corruption_detected();
+    for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
+        for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
+            ma_freelist_config c = {0};
+            c.arena_size = 1 << 18;
+            c.fit = fit;
+            c.order = order;
+            c.trim = (fit + order) % 2;
+            c.stamp_limit = 500;
+            EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+            fuzz(a, iterations / 8, 4096);
+            ma_destroy(a);
+        }
+    }
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;

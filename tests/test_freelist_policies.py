@@ -1,0 +1,264 @@
+"""Exact addresses that each placement policy determines, computed by hand.
+
+Block sizes: a request of n bytes takes max(32, round_up(n + 16, 16)) bytes;
+the address is the block's offset + 16."""
+import pytest
+
+import memalloc_py as ma
+
+
+def scenario(name):
+    """Free blocks of 64 (A), 32 (B), 48 (C), 32 (D) and 32 (E) bytes at known
+    places, separated by live 32-byte guards, the heap otherwise full.
+    Freed in the order C, D, A, B, E, so the three orders differ:
+      address: A(0) B(96) C(160) D(240) E(304)
+      LIFO:    E B A D C        FIFO: C D A B E
+    """
+    a = ma.create(name, arena_size=1 << 16, growth=4096)
+    A = a.malloc(48)
+    a.malloc(16)
+    B = a.malloc(16)
+    a.malloc(16)
+    C = a.malloc(32)
+    a.malloc(16)
+    D = a.malloc(16)
+    a.malloc(16)
+    E = a.malloc(16)
+    a.malloc(16)
+    assert (A, B, C, D, E) == (16, 112, 176, 256, 320)
+    last = a.malloc(4096 - 368 - 16)  # takes the rest of the heap exactly
+    assert last == 384 and a.stats().free_blocks == 0 and a.stats().heap_size == 4096
+    for p in (C, D, A, B, E):
+        a.free(p)
+    assert a.stats().free_blocks == 5
+    return a
+
+
+# malloc(16) needs a 32-byte block.
+EXPECTED_FIRST_CHOICE = {
+    "best-ao": 112,     # the 32-byte blocks are B, D, E: lowest address B
+    "best-lifo": 320,   # most recently freed of them: E
+    "best-fifo": 256,   # least recently freed of them: D
+    "first-ao": 16,     # A (64 bytes) comes first by address; split, low end taken
+    "first-lifo": 320,  # E was freed last
+    "first-fifo": 176,  # C was freed first (48 bytes: the 16-byte rest stays in the block)
+    "next-ao": 16,      # the rover starts at the beginning: as first fit
+    "next-lifo": 320,
+    "next-fifo": 176,
+    "worst-ao": 16,     # A is the largest
+    "worst-lifo": 16,
+    "worst-fifo": 16,
+}
+
+
+@pytest.mark.parametrize("name, expected", EXPECTED_FIRST_CHOICE.items())
+def test_each_policy_chooses_its_block(name, expected):
+    with scenario(name) as a:
+        assert a.malloc(16) == expected
+        a.check()
+
+
+def test_split_takes_the_low_end_and_keeps_the_remainder_free():
+    with scenario("first-ao") as a:
+        assert a.malloc(16) == 16
+        layout = [(b.offset, b.size, b.allocated) for b in a.blocks()][:2]
+        assert layout == [(0, 32, True), (32, 32, False)]
+
+
+def test_no_split_when_the_remainder_is_below_min_block():
+    with scenario("first-fifo") as a:
+        p = a.malloc(16)  # C: 48 bytes, a 16-byte remainder cannot be a block
+        assert p == 176 and a.usable_size(p) == 32
+
+
+def test_next_fit_rover_and_wrap_around():
+    with scenario("next-ao") as a:
+        assert a.malloc(16) == 16    # A, split: the rover is the remainder at 32
+        assert a.malloc(16) == 48    # the remainder itself, whole: rover -> its successor B
+        assert a.malloc(16) == 112   # B whole: rover -> C
+        a.free(48)                   # a block behind the rover becomes free again
+        assert a.malloc(16) == 176   # next fit goes on from C ...
+        assert a.malloc(16) == 256   # ... D ...
+        assert a.malloc(16) == 320   # ... E, the last in the order: rover -> start
+        assert a.malloc(16) == 48    # wrapped around to the block at 32
+        a.check()
+    with scenario("first-ao") as a:  # first fit, for contrast
+        assert [a.malloc(16) for _ in range(3)] == [16, 48, 112]
+        a.free(48)
+        assert a.malloc(16) == 48
+
+
+def test_next_fit_rover_moves_on_when_its_block_is_merged_into_a_lower_one():
+    with scenario("next-ao") as a:
+        assert a.malloc(16) == 16     # rover: the remainder [32, 64)
+        a.free(16)                    # [0, 32) absorbs the rover's block
+        assert a.malloc(16) == 112    # so the rover had moved on to B
+
+
+def test_next_fit_rover_stays_on_a_block_that_absorbs_its_neighbours():
+    with scenario("next-ao") as a:
+        assert a.malloc(16) == 16     # rover: the remainder [32, 64)
+        a.free(80)                    # the guard after it: [32, 128) at the rover's offset
+        assert a.malloc(16) == 48     # the search starts at the grown block
+        assert a.malloc(16) == 80     # and goes on from its remainder
+
+
+def test_worst_fit_ties_follow_the_order():
+    for name, expected in [("worst-ao", 16), ("worst-lifo", 112), ("worst-fifo", 16)]:
+        with ma.create(name, arena_size=1 << 16) as a:
+            X = a.malloc(48)          # [0, 64)
+            a.malloc(16)              # guard
+            Y = a.malloc(48)          # [96, 160): address 112
+            a.malloc(16)
+            a.malloc(4096 - 192 - 16)  # the rest
+            a.free(X)
+            a.free(Y)                 # two 64-byte blocks: X freed before Y
+            assert a.malloc(16) == expected, name
+
+
+def test_lifo_and_fifo_count_coalesced_blocks_as_freshly_freed():
+    with scenario("first-lifo") as a:
+        # free the guard between A and B: A + guard + B coalesce into one
+        # 128-byte block at 0, which now counts as the most recently freed
+        a.free(80)
+        assert a.stats().free_blocks == 4
+        assert a.malloc(16) == 16
+    with scenario("first-fifo") as a:
+        a.free(80)                    # the merged block goes to the back of FIFO
+        assert a.malloc(16) == 176    # C is still the oldest
+
+
+class TestHeapGrowth:
+    def test_heap_grows_in_steps_and_extends_a_free_top(self):
+        with ma.FreeList(arena_size=1 << 20, growth=4096) as a:
+            assert a.stats().heap_size == 0
+            p = a.malloc(100)                 # 128-byte block; the heap grows by 4096
+            assert p == 16
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (4096, 3968, 1)
+            q = a.malloc(5000)                # 5024 bytes; the free top has 3968:
+            assert q == 144                   # it grows by 4096 and is extended in place
+            s = a.stats()
+            assert (s.heap_size, s.peak_heap_size) == (8192, 8192)
+            assert (s.free_bytes, s.free_blocks) == (8192 - 128 - 5024, 1)
+            a.free(q)                         # no trim: the heap keeps its size
+            assert a.stats().heap_size == 8192
+            assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
+                (0, 128, True), (128, 8064, False)]
+
+    def test_trim_gives_the_top_back(self):
+        with ma.FreeList(arena_size=1 << 20, growth=4096, trim=True) as a:
+            p = a.malloc(100)
+            q = a.malloc(5000)
+            assert a.stats().heap_size == 8192
+            a.free(q)            # top free from 128: keep round_up(128, 4096)
+            s = a.stats()
+            assert (s.heap_size, s.peak_heap_size) == (4096, 8192)
+            assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
+                (0, 128, True), (128, 3968, False)]
+            a.free(p)            # everything free: the heap shrinks to nothing
+            s = a.stats()
+            assert (s.heap_size, s.free_blocks, s.peak_heap_size) == (0, 0, 8192)
+            assert len(a.blocks()) == 0
+            a.check()
+
+    def test_trim_never_goes_below_prealloc(self):
+        with ma.FreeList(arena_size=1 << 20, growth=4096, trim=True, prealloc=65536) as a:
+            assert a.stats().heap_size == 65536
+            p = a.malloc(100_000)             # 100016 -> 100032-byte block: grow 36864
+            s = a.stats()
+            assert s.heap_size == 65536 + 36864
+            a.free(p)
+            assert a.stats().heap_size == 65536
+            a.check()
+
+    def test_prealloc_serves_without_growing(self):
+        with ma.FreeList(arena_size=1 << 20, prealloc=128 * 1024) as a:
+            assert a.stats().heap_size == 131072
+            for _ in range(100):
+                a.malloc(1000)
+            assert a.stats().heap_size == 131072
+
+    def test_growth_step_option(self):
+        with ma.FreeList(arena_size=1 << 20, growth=8192) as a:
+            a.malloc(100)
+            assert a.stats().heap_size == 8192
+
+    def test_out_of_memory_only_when_the_arena_is_exhausted(self):
+        with ma.FreeList(arena_size=8192, growth=4096) as a:
+            assert a.malloc(5000) == 16      # heap 8192: the whole arena
+            before = a.stats()
+            assert a.malloc(4000) is None    # 3168 free at the top: cannot grow
+            after = a.stats()
+            assert after.failures == before.failures + 1
+            assert after.heap_size == before.heap_size == 8192
+            assert a.malloc(3000) is not None  # fits the free top
+            a.check()
+
+
+class TestReallocInPlace:
+    def test_shrink_splits_the_tail_off(self):
+        with ma.FreeList(arena_size=1 << 16) as a:
+            p = a.malloc(1000)            # 1024-byte block at 0
+            a.malloc(16)                  # guard at 1024
+            a.write(p, bytes(range(200)))
+            assert a.realloc(p, 200) == p  # 224-byte block, an 800-byte tail freed
+            assert a.read(p, 200) == bytes(range(200))
+            assert [(b.offset, b.size, b.allocated) for b in a.blocks()][:3] == [
+                (0, 224, True), (224, 800, False), (1024, 32, True)]
+
+    def test_grow_absorbs_the_following_free_block(self):
+        with ma.FreeList(arena_size=1 << 16) as a:
+            p = a.malloc(100)             # [0, 128)
+            q = a.malloc(200)             # [128, 352)
+            a.malloc(16)                  # guard
+            a.free(q)
+            a.write(p, b"k" * 100)
+            assert a.realloc(p, 250) == p  # 272 bytes: absorbs q's block, 80 left free
+            assert a.read(p, 100) == b"k" * 100
+            assert [(b.offset, b.size, b.allocated) for b in a.blocks()][:2] == [
+                (0, 272, True), (272, 80, False)]
+
+    def test_grow_moves_when_the_follower_is_live(self):
+        with ma.FreeList(arena_size=1 << 16) as a:
+            p = a.malloc(100)
+            a.malloc(16)
+            a.write(p, b"m" * 100)
+            r = a.realloc(p, 300)
+            assert r != p and a.read(r, 100) == b"m" * 100
+            assert not a.blocks()[0].allocated  # the old block is free again
+            a.check()
+
+
+def test_memalign_splits_off_a_leading_fragment():
+    with ma.FreeList(arena_size=1 << 16) as a:
+        p = a.memalign(256, 40)
+        assert p == 256                       # payload 256: block at 240
+        assert [(b.offset, b.size, b.allocated) for b in a.blocks()][:2] == [
+            (0, 240, False), (240, 64, True)]
+        q = a.memalign(32, 0)                 # a 16-byte lead would be too small
+        assert q % 32 == 0
+        a.check()
+
+
+@pytest.mark.parametrize("kwargs, param", [
+    ({"fit": "good"}, "fit"),
+    ({"order": "random"}, "order"),
+    ({"arena_size": 4000}, "arena_size"),
+    ({"arena_size": 1 << 36}, "arena_size"),
+    ({"growth": 24}, "growth"),
+    ({"growth": 0}, "growth"),
+    ({"min_block": 16}, "min_block"),
+    ({"min_block": 40}, "min_block"),
+    ({"prealloc": 16}, "prealloc"),
+    ({"prealloc": 100}, "prealloc"),
+    ({"arena_size": 8192, "prealloc": 16384}, "prealloc"),
+])
+def test_bad_free_list_arguments_name_the_parameter(kwargs, param):
+    with pytest.raises(ValueError, match=param):
+        ma.FreeList(**kwargs)
+
+
+def test_trim_must_be_a_bool():
+    with pytest.raises(TypeError, match="trim"):
+        ma.FreeList(trim="yes")

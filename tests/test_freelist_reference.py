@@ -1,0 +1,65 @@
+"""The C free-list family against memalloc_py.testing.FreeListReference, a
+plain-Python implementation of the same rules: every address, every block and
+the heap size must agree after every operation, for all twelve policies."""
+import pytest
+from hypothesis import given, strategies as st
+
+import memalloc_py as ma
+from memalloc_py.testing import FreeListReference
+
+POLICIES = [(fit, order) for fit in ma.FITS for order in ("address", "lifo", "fifo")]
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("malloc"), st.integers(0, 3000)),
+        st.tuples(st.just("malloc"), st.sampled_from([0, 1, 16, 17, 100, 1000, 5000, 70000])),
+        st.tuples(st.just("free"), st.integers(0, 1 << 30)),
+        st.tuples(st.just("free"), st.integers(0, 1 << 30)),
+        st.tuples(st.just("realloc"), st.integers(0, 1 << 30), st.integers(1, 4000)),
+        st.tuples(st.just("memalign"), st.sampled_from([32, 64, 256, 1024]), st.integers(0, 500)),
+    ),
+    max_size=60,
+)
+
+
+def run_both(options, script):
+    ref = FreeListReference(**options)
+    with ma.FreeList(**options) as a:
+        live = []
+        for step, op in enumerate(script):
+            if op[0] == "malloc":
+                got, want = a.malloc(op[1]), ref.malloc(op[1])
+            elif op[0] == "memalign":
+                got, want = a.memalign(op[1], op[2]), ref.memalign(op[1], op[2])
+            elif not live:
+                continue
+            elif op[0] == "free":
+                p = live.pop(op[1] % len(live))
+                a.free(p)
+                ref.free(p)
+                got = want = None
+            else:
+                p = live.pop(op[1] % len(live))
+                got, want = a.realloc(p, op[2]), ref.realloc(p, op[2])
+                if got is None:
+                    live.append(p)
+            assert got == want, f"step {step} {op}: C gave {got}, the reference {want}"
+            if got is not None:
+                live.append(got)
+            layout = [(b.offset, b.size, b.allocated) for b in a.blocks()]
+            assert layout == ref.layout(), f"step {step} {op}: layouts differ"
+            assert a.stats().heap_size == ref.heap
+        a.check()
+
+
+@pytest.mark.parametrize("fit, order", POLICIES)
+@given(script=ops)
+def test_policy_matches_reference(fit, order, script):
+    run_both(dict(arena_size=1 << 17, fit=fit, order=order, growth=4096), script)
+
+
+@pytest.mark.parametrize("fit, order", [("best", "address"), ("next", "lifo"), ("first", "fifo"), ("worst", "address")])
+@given(script=ops)
+def test_trim_and_prealloc_match_reference(fit, order, script):
+    run_both(dict(arena_size=1 << 17, fit=fit, order=order, growth=1024, trim=True,
+                  prealloc=2048, min_block=48), script)
