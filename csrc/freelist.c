@@ -9,7 +9,7 @@
  * multiple of 16 and its size is a multiple of 16, at least min_block (32).
  *
  *   allocated:  [header 8][pad 8][payload ...............]
- *   free:       [header 8][node 16][ ... ][footer 8]
+ *   free:       [header 8][slot 4][ ... ][footer 8]
  *
  *   header = size | F_ALLOC (this block allocated) | F_PREV (the previous
  *   block is allocated; the first block counts its "previous" as allocated).
@@ -20,9 +20,17 @@
  *   sits just before the header.
  *
  * ==== The policy index: a treap over the free blocks ========================
- * Each free block carries a treap node (left, right, aug, stamp: four 32-bit
- * fields; a node is named by its block's offset / 16, NIL = 0xffffffff), so
- * the minimum block holds its own links and no side table is needed.
+ * Each free block owns one node of a treap, kept in a side pool (`slot`, a
+ * 32-bit index, is written at offset 8 of the free block; NIL = 0xffffffff).
+ * The nodes sit together rather than in the blocks: an index of a few
+ * thousand free blocks then fits in the first-level cache, where nodes
+ * spread over a heap of tens of megabytes cost a cache miss per tree level
+ * (measured: 3-8x slower).  The pool is address space reserved for the
+ * largest number of free blocks the arena can hold (free blocks are never
+ * adjacent, so at most arena / (2 * min_block) + 1), so adding a node never
+ * fails; slots are reused last-in first-out and `metadata_bytes` counts the
+ * pool's high-water mark.  A node holds its block's offset / 16 and
+ * size / 16, so searches never touch the heap.
  *   - order key: AO -> offset / 16; FIFO -> stamp; LIFO -> ~stamp, where
  *     stamp is a counter taken when a block becomes free (freed, created by
  *     growth, split off as a remainder, or formed by coalescing).
@@ -76,11 +84,17 @@
 #define MAX_ARENA (UINT64_C(1) << 35) /* node names are 32-bit offset/16 */
 #define MAX_DEPTH 512                 /* check: deeper than this is a cycle */
 #define STAMP_LIMIT (UINT32_MAX - (UINT32_C(1) << 20))
+#define NBINS 256u        /* best/worst fit: exact bins for size / 16 < NBINS */
+#define BITMAP_WORDS ((NBINS + 1 + 63) / 64)
 
 typedef struct fnode {
-    uint32_t left, right;
-    uint32_t aug;   /* largest size / 16 in this subtree */
-    uint32_t stamp; /* when the block became free */
+    uint64_t key;         /* the tree's key, fixed while indexed */
+    uint32_t prio;        /* a hash of off16: the treap priority */
+    uint32_t left, right; /* children (slots); left links the spare slots */
+    uint32_t aug;         /* largest size / 16 in this subtree */
+    uint32_t stamp;       /* when the block became free */
+    uint32_t off16;       /* the block's offset / 16 */
+    uint32_t size16;      /* the block's size / 16 */
 } fnode;
 
 typedef struct fl {
@@ -90,10 +104,16 @@ typedef struct fl {
     bool trim;
     uint64_t heap, peak_heap;
     bool top_free;
-    uint32_t root;
+    bool binned;                /* best and worst fit: size bins */
+    uint32_t roots[NBINS + 1];  /* binned: bins, then the large blocks; else [0] */
+    uint64_t nonempty[BITMAP_WORDS]; /* binned: bit b set iff roots[b] != NIL */
     uint32_t rover;
     uint32_t next_stamp, stamp_limit;
     uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
+    fnode *pool;        /* the side pool of treap nodes */
+    uint64_t pool_len;  /* bytes reserved for it */
+    uint32_t pool_top;  /* slots ever used (high-water mark) */
+    uint32_t spare;     /* first reusable slot, NIL: none */
     char name[16];
 } fl;
 
@@ -116,14 +136,22 @@ static inline void set_footer(fl *h, uint64_t off, uint64_t size)
     *hdr(h, off + size - 8) = size;
 }
 
-static inline fnode *node(const fl *h, uint32_t x)
+static inline fnode *node(const fl *h, uint32_t x) { return &h->pool[x]; }
+
+/* The slot field of the free block at off. */
+static inline uint32_t *slot_of(const fl *h, uint64_t off)
 {
-    return (fnode *)(void *)ma_ptr(&h->base, (uint64_t)x * 16 + 8);
+    return (uint32_t *)(void *)ma_ptr(&h->base, off + 8);
 }
 
 static inline uint32_t size16(const fl *h, uint32_t x)
 {
-    return (uint32_t)(bsize(h, (uint64_t)x * 16) >> 4);
+    return node(h, x)->size16;
+}
+
+static inline uint64_t off_of(const fl *h, uint32_t x)
+{
+    return (uint64_t)node(h, x)->off16 << 4;
 }
 
 static inline uint32_t okey(const fl *h, uint32_t x)
@@ -131,19 +159,36 @@ static inline uint32_t okey(const fl *h, uint32_t x)
     switch (h->order) {
     case MA_ORDER_LIFO: return ~node(h, x)->stamp;
     case MA_ORDER_FIFO: return node(h, x)->stamp;
-    default: return x;
+    default: return node(h, x)->off16;
     }
 }
 
-static inline uint64_t key(const fl *h, uint32_t x)
+/* The bin (binned policies) of a block of size16 units. */
+static inline uint32_t bin_of(uint32_t size16) { return size16 < NBINS ? size16 : NBINS; }
+
+/*
+ * The key a node is indexed by.  Ordered policies (first, next): the order
+ * key.  Binned policies (best, worst): in an exact bin every block has the
+ * same size, so the order key; among the large blocks (size / 16 << 32) |
+ * order key, so the smallest key at or above need << 32 is the best fit.
+ */
+static inline uint64_t compute_key(const fl *h, uint32_t x)
 {
     uint64_t k = okey(h, x);
-    if (h->fit == MA_FIT_BEST)
+    if (h->binned && size16(h, x) >= NBINS)
         k |= (uint64_t)size16(h, x) << 32;
     return k;
 }
 
-static inline uint32_t prio(uint32_t x)
+static inline uint64_t key(const fl *h, uint32_t x) { return node(h, x)->key; }
+
+static inline uint32_t *tree_of(fl *h, uint32_t x)
+{
+    return &h->roots[h->binned ? bin_of(size16(h, x)) : 0];
+}
+
+/* Priority: a hash of the block's offset (not of the slot). */
+static inline uint32_t prio_of(uint32_t x)
 {
     x ^= x >> 16;
     x *= 0x85ebca6bu;
@@ -152,6 +197,8 @@ static inline uint32_t prio(uint32_t x)
     x ^= x >> 16;
     return x;
 }
+
+static inline uint32_t prio(const fl *h, uint32_t x) { return node(h, x)->prio; }
 
 /* ---- the treap ------------------------------------------------------------------ */
 
@@ -191,7 +238,7 @@ static uint32_t join(const fl *h, uint32_t a, uint32_t b)
         return b;
     if (b == NIL)
         return a;
-    if (prio(a) > prio(b)) {
+    if (prio(h, a) > prio(h, b)) {
         node(h, a)->right = join(h, node(h, a)->right, b);
         update(h, a);
         return a;
@@ -204,7 +251,7 @@ static uint32_t join(const fl *h, uint32_t a, uint32_t b)
 static uint32_t insert(const fl *h, uint32_t t, uint32_t x, uint64_t kx,
                        uint32_t px)
 {
-    if (t == NIL || px > prio(t)) {
+    if (t == NIL || px > prio(h, t)) {
         fnode *n = node(h, x);
         split(h, t, kx, &n->left, &n->right);
         update(h, x);
@@ -265,10 +312,10 @@ static uint32_t fit_from(const fl *h, uint32_t t, uint64_t k, uint32_t need)
     return first_fit(h, node(h, t)->right, need);
 }
 
-/* The node with the smallest key >= k. */
-static uint32_t lower_bound(const fl *h, uint64_t k)
+/* The node with the smallest key >= k in the tree at t. */
+static uint32_t lower_bound(const fl *h, uint32_t t, uint64_t k)
 {
-    uint32_t t = h->root, best = NIL;
+    uint32_t best = NIL;
     while (t != NIL) {
         if (key(h, t) >= k) {
             best = t;
@@ -290,8 +337,10 @@ static size_t in_order(const fl *h, uint64_t limit,
                        void *ctx)
 {
     uint32_t stack[MAX_DEPTH];
-    size_t sp = 0, n = 0;
-    uint32_t t = h->root;
+    size_t n = 0;
+    for (uint32_t r = 0; r <= (h->binned ? NBINS : 0); r++) {
+    size_t sp = 0;
+    uint32_t t = h->roots[r];
     while (t != NIL || sp) {
         while (t != NIL) {
             if (sp == MAX_DEPTH)
@@ -304,6 +353,7 @@ static size_t in_order(const fl *h, uint64_t limit,
             return SIZE_MAX;
         visit(h, t, ctx);
         t = node(h, t)->right;
+    }
     }
     return n;
 }
@@ -344,11 +394,25 @@ static void renumber_stamps(fl *h)
     qsort(tmp, p.n, sizeof *tmp, cmp_u64);
     for (size_t i = 0; i < p.n; i++)
         node(h, (uint32_t)tmp[i])->stamp = (uint32_t)(i + 1);
+    for (size_t i = 0; i < p.n; i++) { /* order kept: every tree stays valid */
+        uint32_t x = (uint32_t)tmp[i];
+        node(h, x)->key = compute_key(h, x);
+    }
     h->next_stamp = (uint32_t)(p.n + 1);
     free(tmp);
 }
 
 /* ---- the index with its counters and the rover ---------------------------------------- */
+
+static uint32_t slot_alloc(fl *h)
+{
+    uint32_t x = h->spare;
+    if (x != NIL) {
+        h->spare = node(h, x)->left;
+        return x;
+    }
+    return h->pool_top++; /* the pool is sized so that this cannot overflow */
+}
 
 /* Make [off, off+size) a free block and index it (a fresh stamp). */
 static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
@@ -357,57 +421,127 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
         renumber_stamps(h);
     *hdr(h, off) = size | prev_flag;
     set_footer(h, off, size);
-    uint32_t x = (uint32_t)(off >> 4);
+    uint32_t x = slot_alloc(h);
+    *slot_of(h, off) = x;
     fnode *n = node(h, x);
     n->left = n->right = NIL;
     n->stamp = h->next_stamp++;
-    h->root = insert(h, h->root, x, key(h, x), prio(x));
+    n->off16 = (uint32_t)(off >> 4);
+    n->size16 = (uint32_t)(size >> 4);
+    n->key = compute_key(h, x);
+    n->prio = prio_of(n->off16);
+    uint32_t *root = tree_of(h, x);
+    *root = insert(h, *root, x, n->key, n->prio);
+    if (h->binned) {
+        uint32_t b = bin_of(n->size16);
+        h->nonempty[b >> 6] |= UINT64_C(1) << (b & 63);
+    }
     h->free_bytes += size;
     h->free_blocks++;
 }
 
-/* The node with the smallest key > k (NIL: none). */
+/* The node with the smallest order key > k (NIL: none); next fit only. */
 static uint32_t successor(const fl *h, uint64_t k)
 {
-    return k == UINT64_MAX ? NIL : lower_bound(h, k + 1);
+    return k == UINT64_MAX ? NIL : lower_bound(h, h->roots[0], k + 1);
 }
 
 /* Take the free block at off out of the index (before changing its header).
  * A rover on it moves to the block that followed it. */
 static void index_remove(fl *h, uint64_t off)
 {
-    uint32_t x = (uint32_t)(off >> 4);
+    uint32_t x = *slot_of(h, off);
     uint64_t k = key(h, x);
-    h->root = erase(h, h->root, k);
-    h->free_bytes -= bsize(h, off);
-    h->free_blocks--;
-    if (h->rover == x) {
-        /* In best fit the rover is unused; successor by the order key. */
-        h->rover = successor(h, k);
+    uint32_t *root = tree_of(h, x);
+    *root = erase(h, *root, k);
+    if (h->binned && *root == NIL) {
+        uint32_t b = bin_of(size16(h, x));
+        h->nonempty[b >> 6] &= ~(UINT64_C(1) << (b & 63));
     }
+    h->free_bytes -= (uint64_t)size16(h, x) << 4;
+    h->free_blocks--;
+    if (h->rover == x)
+        h->rover = successor(h, k); /* by the order key (unused in best fit) */
+    node(h, x)->left = h->spare;
+    h->spare = x;
 }
 
+/* The slot of the free block at off (the rover is kept as a slot). */
+static inline uint32_t slot_at(const fl *h, uint64_t off) { return *slot_of(h, off); }
+
 /* ---- placement ------------------------------------------------------------------------ */
+
+/* The first non-empty bin at or above b (NBINS + 1: none). */
+static uint32_t bin_at_or_above(const fl *h, uint32_t b)
+{
+    for (uint32_t w = b >> 6; w < BITMAP_WORDS; w++) {
+        uint64_t bits = h->nonempty[w];
+        if (w == b >> 6)
+            bits &= ~UINT64_C(0) << (b & 63);
+        if (bits)
+            return w * 64 + (uint32_t)__builtin_ctzll(bits);
+    }
+    return NBINS + 1;
+}
+
+/* The highest non-empty exact bin (0: none). */
+static uint32_t highest_bin(const fl *h)
+{
+    for (uint32_t w = BITMAP_WORDS; w-- > 0;) {
+        uint64_t bits = h->nonempty[w];
+        if (w == NBINS >> 6)
+            bits &= (UINT64_C(1) << (NBINS & 63)) - 1; /* not the large bin */
+        if (bits)
+            return w * 64 + 63 - (uint32_t)__builtin_clzll(bits);
+    }
+    return 0;
+}
+
+static uint32_t leftmost(const fl *h, uint32_t t)
+{
+    if (t != NIL)
+        while (node(h, t)->left != NIL)
+            t = node(h, t)->left;
+    return t;
+}
+
+/* The largest free block, in units of 16 bytes (0: none). */
+static uint32_t largest16(const fl *h)
+{
+    if (!h->binned)
+        return h->roots[0] == NIL ? 0 : node(h, h->roots[0])->aug;
+    if (h->roots[NBINS] != NIL)
+        return node(h, h->roots[NBINS])->aug;
+    return highest_bin(h);
+}
 
 /* Find a free block of at least `need` units under the policy. */
 static uint32_t policy_find(fl *h, uint32_t need)
 {
-    if (h->root == NIL || node(h, h->root)->aug < need)
+    if (largest16(h) < need)
         return NIL;
     switch (h->fit) {
-    case MA_FIT_BEST:
-        return lower_bound(h, (uint64_t)need << 32);
-    case MA_FIT_WORST:
-        return first_fit(h, h->root, node(h, h->root)->aug);
+    case MA_FIT_BEST: {
+        uint32_t b = bin_at_or_above(h, bin_of(need));
+        if (b < NBINS) /* exact bin: every block fits; first in order */
+            return leftmost(h, h->roots[b]);
+        return lower_bound(h, h->roots[NBINS], (uint64_t)need << 32);
+    }
+    case MA_FIT_WORST: {
+        uint32_t m = largest16(h);
+        if (m >= NBINS)
+            return lower_bound(h, h->roots[NBINS], (uint64_t)m << 32);
+        return leftmost(h, h->roots[m]);
+    }
     case MA_FIT_NEXT:
         if (h->rover != NIL) {
-            uint32_t x = fit_from(h, h->root, key(h, h->rover), need);
+            uint32_t x = fit_from(h, h->roots[0], key(h, h->rover), need);
             if (x != NIL)
                 return x;
         }
-        return first_fit(h, h->root, need); /* wrap around */
+        return first_fit(h, h->roots[0], need); /* wrap around */
     default:
-        return first_fit(h, h->root, need);
+        return first_fit(h, h->roots[0], need);
     }
 }
 
@@ -426,7 +560,7 @@ static ma_status grow(fl *h, uint64_t need, uint32_t *out)
                        "bytes: %llu of the arena's %llu are in use",
                        (unsigned long long)inc, (unsigned long long)h->heap,
                        (unsigned long long)h->base.arena_size);
-    bool was_rover = h->top_free && h->rover == (uint32_t)(top >> 4);
+    bool was_rover = h->top_free && h->rover == slot_at(h, top);
     if (h->top_free)
         index_remove(h, top);
     h->heap += inc;
@@ -435,8 +569,8 @@ static ma_status grow(fl *h, uint64_t need, uint32_t *out)
     index_add(h, top, have + inc, prev_flag);
     h->top_free = true;
     if (was_rover)
-        h->rover = (uint32_t)(top >> 4);
-    *out = (uint32_t)(top >> 4);
+        h->rover = slot_at(h, top);
+    *out = slot_at(h, top);
     return MA_OK;
 }
 
@@ -454,14 +588,14 @@ static void maybe_trim(fl *h)
     if (keep >= h->heap)
         return;
     uint64_t prev_flag = *hdr(h, top) & F_PREV;
-    bool was_rover = h->rover == (uint32_t)(top >> 4);
+    bool was_rover = h->rover == slot_at(h, top);
     index_remove(h, top);
     ma_arena_discard(&h->base, keep, h->heap - keep);
     h->heap = keep;
     if (keep > top) {
         index_add(h, top, keep - top, prev_flag);
         if (was_rover)
-            h->rover = (uint32_t)(top >> 4);
+            h->rover = slot_at(h, top);
     } else {
         h->top_free = false;
     }
@@ -494,7 +628,7 @@ static uint64_t block_for(const fl *h, uint64_t n)
  */
 static uint64_t place(fl *h, uint32_t x, uint64_t size, uint64_t align)
 {
-    uint64_t off = (uint64_t)x * 16, have = bsize(h, off);
+    uint64_t off = off_of(h, x), have = bsize(h, off);
     uint64_t prev_flag = *hdr(h, off) & F_PREV;
     uint64_t lead = 0;
     if (align > MA_ALIGN) {
@@ -514,7 +648,7 @@ static uint64_t place(fl *h, uint32_t x, uint64_t size, uint64_t align)
         set_allocated(h, start, size, prev_flag);
         index_add(h, start + size, rest, F_PREV);
         if (h->fit == MA_FIT_NEXT)
-            h->rover = (uint32_t)((start + size) >> 4);
+            h->rover = slot_at(h, start + size);
     } else {
         set_allocated(h, start, have - lead, prev_flag);
         if (h->fit == MA_FIT_NEXT)
@@ -570,7 +704,7 @@ static void release(fl *h, uint64_t off, uint64_t size)
     if (!prev_flag) {
         uint64_t psize = *hdr(h, off - 8);
         start = off - psize;
-        was_rover = h->rover == (uint32_t)(start >> 4);
+        was_rover = h->rover == slot_at(h, start);
         prev_flag = *hdr(h, start) & F_PREV;
         index_remove(h, start);
         total += psize;
@@ -587,7 +721,7 @@ static void release(fl *h, uint64_t off, uint64_t size)
         h->top_free = true;
     index_add(h, start, total, prev_flag);
     if (was_rover)
-        h->rover = (uint32_t)(start >> 4);
+        h->rover = slot_at(h, start);
     maybe_trim(h);
 }
 
@@ -663,10 +797,10 @@ static void fl_stats(ma_allocator *a, ma_stats *st)
     st->allocated_bytes = h->allocated;
     st->free_bytes = h->free_bytes;
     st->free_blocks = h->free_blocks;
-    st->largest_free = h->root == NIL ? 0 : (uint64_t)node(h, h->root)->aug << 4;
+    st->largest_free = (uint64_t)largest16(h) << 4;
     st->heap_size = h->heap;
     st->peak_heap_size = h->peak_heap;
-    st->metadata_bytes = sizeof *h;
+    st->metadata_bytes = sizeof *h + (uint64_t)h->pool_top * sizeof(fnode);
 }
 
 static ma_status fl_walk(ma_allocator *a, ma_walk_fn fn, void *ctx)
@@ -740,7 +874,8 @@ struct tree_check {
 };
 
 /* I5 for the subtree at t, whose keys must lie in (lo, hi). */
-static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
+static ma_status check_subtree(fl *h, uint32_t t, uint32_t tree, uint64_t lo,
+                               bool has_lo,
                                uint64_t hi, bool has_hi, unsigned depth,
                                uint64_t *count)
 {
@@ -751,11 +886,16 @@ static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
         return ma_fail(a, MA_ECORRUPT, "the free-block index has more nodes "
                        "than the %llu free blocks (or a cycle)",
                        (unsigned long long)h->free_blocks);
-    uint64_t off = (uint64_t)t * 16;
+    if (t >= h->pool_top)
+        return ma_fail(a, MA_ECORRUPT, "the free-block index names slot %u, "
+                       "beyond the %u in use", t, h->pool_top);
+    uint64_t off = off_of(h, t);
     if (off + h->min_block > h->heap || (*hdr(h, off) & F_ALLOC) ||
-        bsize(h, off) < h->min_block || bsize(h, off) > h->heap - off)
+        bsize(h, off) < h->min_block || bsize(h, off) > h->heap - off ||
+        *slot_of(h, off) != t || (uint64_t)size16(h, t) << 4 != bsize(h, off))
         return ma_fail(a, MA_ECORRUPT, "the free-block index names 0x%llx, "
-                       "which is not a free block", (unsigned long long)off);
+                       "which is not the free block that owns that node",
+                       (unsigned long long)off);
     fnode *n = node(h, t);
     uint64_t k = key(h, t);
     if ((has_lo && k <= lo) || (has_hi && k >= hi))
@@ -766,13 +906,19 @@ static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
                        "the future", (unsigned long long)off);
     for (int side = 0; side < 2; side++) {
         uint32_t c = side ? n->right : n->left;
-        if (c != NIL && prio(c) > prio(t))
+        if (c != NIL && prio(h, c) > prio(h, t))
             return ma_fail(a, MA_ECORRUPT, "the free-block index breaks the "
                            "heap order at 0x%llx", (unsigned long long)off);
     }
-    ma_status st = check_subtree(h, n->left, lo, has_lo, k, true, depth + 1, count);
+    if (k != compute_key(h, t) || n->prio != prio_of(n->off16) ||
+        (h->binned && bin_of(n->size16) != tree))
+        return ma_fail(a, MA_ECORRUPT, "free block 0x%llx is indexed under "
+                       "a stale key, priority or bin", (unsigned long long)off);
+    ma_status st = check_subtree(h, n->left, tree, lo, has_lo, k, true,
+                                 depth + 1, count);
     if (st == MA_OK)
-        st = check_subtree(h, n->right, k, true, hi, has_hi, depth + 1, count);
+        st = check_subtree(h, n->right, tree, k, true, hi, has_hi, depth + 1,
+                           count);
     if (st != MA_OK)
         return st;
     uint32_t m = size16(h, t);
@@ -813,19 +959,31 @@ static ma_status fl_check(ma_allocator *a)
                        c.last_free ? "free" : "allocated",
                        h->top_free ? "free" : "allocated");
     uint64_t count = 0;
-    if ((st = check_subtree(h, h->root, 0, false, 0, false, 0, &count)) != MA_OK)
-        return st; /* I5 */
+    for (uint32_t r = 0; r <= (h->binned ? NBINS : 0); r++) { /* I5 */
+        uint64_t before = count;
+        if ((st = check_subtree(h, h->roots[r], r, 0, false, 0, false, 0,
+                                &count)) != MA_OK)
+            return st;
+        if (h->binned &&
+            (((h->nonempty[r >> 6] >> (r & 63)) & 1) != (count > before)))
+            return ma_fail(a, MA_ECORRUPT, "the bin bitmap is wrong for "
+                           "bin %u", r);
+    }
     if (count != h->free_blocks)
         return ma_fail(a, MA_ECORRUPT, "the free-block index holds %llu of "
                        "%llu free blocks", (unsigned long long)count,
                        (unsigned long long)h->free_blocks);
-    if (h->rover != NIL) { /* I7 */
-        uint64_t off = (uint64_t)h->rover * 16;
-        if (off >= h->heap || (*hdr(h, off) & F_ALLOC) ||
-            lower_bound(h, key(h, h->rover)) != h->rover)
-            return ma_fail(a, MA_ECORRUPT, "the rover 0x%llx is not an "
-                           "indexed free block", (unsigned long long)off);
-    }
+    if (h->rover != NIL && (h->rover >= h->pool_top ||
+                            lower_bound(h, h->roots[0], key(h, h->rover)) != h->rover)) /* I7 */
+        return ma_fail(a, MA_ECORRUPT, "the rover is not an indexed free block");
+    uint64_t spares = 0; /* every slot is either in the index or spare */
+    for (uint32_t x = h->spare; x != NIL; x = node(h, x)->left)
+        if (x >= h->pool_top || ++spares > h->pool_top)
+            return ma_fail(a, MA_ECORRUPT, "the spare node list is broken");
+    if (spares + h->free_blocks != h->pool_top)
+        return ma_fail(a, MA_ECORRUPT, "%llu spare and %llu indexed nodes, "
+                       "%u in the pool", (unsigned long long)spares,
+                       (unsigned long long)h->free_blocks, h->pool_top);
     return MA_OK;
 }
 
@@ -833,8 +991,12 @@ static ma_status fl_check(ma_allocator *a)
 
 static void fl_init_state(fl *h)
 {
-    h->root = NIL;
+    for (uint32_t r = 0; r <= NBINS; r++)
+        h->roots[r] = NIL;
+    memset(h->nonempty, 0, sizeof h->nonempty);
     h->rover = NIL;
+    h->spare = NIL;
+    h->pool_top = 0;
     h->next_stamp = 1;
     h->heap = h->peak_heap = 0;
     h->top_free = false;
@@ -850,11 +1012,17 @@ static ma_status fl_reset(ma_allocator *a)
 {
     fl *h = as_fl(a);
     ma_arena_discard(a, 0, ma_round_up(a->arena_size, ma_page_size()));
+    ma_discard(h->pool, h->pool_len);
     fl_init_state(h);
     return MA_OK;
 }
 
-static void fl_release(ma_allocator *a) { (void)a; }
+static void fl_release(ma_allocator *a)
+{
+    fl *h = as_fl(a);
+    ma_unmap(h->pool, h->pool_len);
+    h->pool = NULL;
+}
 
 static const ma_ops freelist_ops = {
     .name = "free-list",
@@ -900,12 +1068,21 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     h->fit = cfg->fit;
     h->order = cfg->order;
+    h->binned = cfg->fit == MA_FIT_BEST || cfg->fit == MA_FIT_WORST;
     h->growth = growth;
     h->min_block = min_block;
     h->prealloc = cfg->prealloc;
     h->trim = cfg->trim != 0;
     h->stamp_limit = cfg->stamp_limit && cfg->stamp_limit < STAMP_LIMIT
                          ? cfg->stamp_limit : STAMP_LIMIT;
+    /* Free blocks are never adjacent: at most one per 2 * min_block bytes. */
+    uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
+    h->pool_len = ma_round_up(slots * sizeof(fnode), ma_page_size());
+    h->pool = ma_map_zero(h->pool_len);
+    if (!h->pool) {
+        ma_destroy(&h->base);
+        return MA_ESYS;
+    }
     snprintf(h->name, sizeof h->name, "%s-%s", fit_names[cfg->fit],
              order_names[cfg->order]);
     h->base.name = h->name;
