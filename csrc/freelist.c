@@ -84,7 +84,7 @@
 #define MAX_ARENA (UINT64_C(1) << 35) /* node names are 32-bit offset/16 */
 #define MAX_DEPTH 512                 /* check: deeper than this is a cycle */
 #define STAMP_LIMIT (UINT32_MAX - (UINT32_C(1) << 20))
-#define NBINS 256u        /* best/worst fit: exact bins for size / 16 < NBINS */
+#define NBINS 1024u       /* best/worst fit: exact bins for size / 16 < NBINS */
 #define BITMAP_WORDS ((NBINS + 1 + 63) / 64)
 
 typedef struct fnode {
