@@ -147,6 +147,132 @@ class Trace:
         out[self.op == FREE] = 0
         return out
 
+    def live_deltas(self) -> tuple[np.ndarray, np.ndarray]:
+        """How each event changes the live requested bytes and the live block
+        count (int64 arrays), assuming every allocation succeeds.  Their
+        cumulative sums are L(t) and the number of live blocks after event t."""
+        n = len(self)
+        req = self.request_sizes().astype(np.int64)
+        order = np.argsort(self.id, kind="stable")
+        ids = self.id[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = ids[1:] != ids[:-1]
+        # bytes the id held before each event (0 at the start of its lifetime)
+        prev_sorted = np.zeros(n, dtype=np.int64)
+        prev_sorted[1:] = req[order][:-1]
+        prev_sorted[first] = 0
+        prev = np.empty(n, dtype=np.int64)
+        prev[order] = prev_sorted
+        op = self.op
+        is_free = op == FREE
+        ends = is_free | ((op == REALLOC) & (req == 0))
+        # A free holds 0 afterwards: its own req is 0 already.
+        dbytes = np.where(is_free, -prev, req - prev)
+        starts = np.empty(n, dtype=bool)
+        starts[order] = first
+        dblocks = starts.astype(np.int64) - ends.astype(np.int64)
+        # realloc(id, 0) that also starts a lifetime (realloc(NULL, 0)) nets 0
+        return dbytes, dblocks
+
+    def summary(self) -> dict[str, Any]:
+        """Events by kind, the maxima of live bytes and blocks, total bytes
+        allocated, and a histogram of request sizes by power of two."""
+        dbytes, dblocks = self.live_deltas()
+        live = np.cumsum(dbytes) if len(self) else np.zeros(1, dtype=np.int64)
+        blocks = np.cumsum(dblocks) if len(self) else np.zeros(1, dtype=np.int64)
+        req = self.request_sizes()
+        allocs = self.op != FREE
+        sizes = req[allocs]
+        hist: dict[str, int] = {}
+        if sizes.size:
+            k = np.where(sizes > 0, np.ceil(np.log2(np.maximum(sizes, 1))).astype(int), 0)
+            ks, counts = np.unique(k, return_counts=True)
+            for kk, c in zip(ks.tolist(), counts.tolist()):
+                lo = 0 if kk == 0 else (1 << (kk - 1)) + 1
+                hist[f"{lo}-{1 << kk}"] = int(c)
+        return {
+            "name": self.meta.get("name", ""),
+            "events": len(self),
+            "ids": self.n_ids,
+            "by_kind": {kind: int((self.op == code).sum()) for code, kind in enumerate(OPS)},
+            "max_live_bytes": int(live.max(initial=0)),
+            "max_live_blocks": int(blocks.max(initial=0)),
+            "live_bytes_at_end": int(live[-1]) if len(self) else 0,
+            "live_blocks_at_end": int(blocks[-1]) if len(self) else 0,
+            "total_allocated_bytes": int(sizes.sum()),
+            "mean_request": float(sizes.mean()) if sizes.size else 0.0,
+            "size_histogram": hist,
+            "dropped": dict(self.meta.get("dropped", {})),
+        }
+
+    def describe(self) -> str:
+        """The summary as readable text (what ``memalloc trace info`` prints)."""
+        s = self.summary()
+        lines = [f"trace {s['name'] or '(unnamed)'}: {s['events']:,} events, {s['ids']:,} allocations"]
+        lines.append("  " + ", ".join(f"{k} {v:,}" for k, v in s["by_kind"].items()))
+        lines.append(f"  max live: {s['max_live_bytes']:,} bytes in {s['max_live_blocks']:,} blocks; "
+                     f"at the end: {s['live_bytes_at_end']:,} bytes in {s['live_blocks_at_end']:,} blocks")
+        lines.append(f"  allocated in all: {s['total_allocated_bytes']:,} bytes, "
+                     f"mean request {s['mean_request']:.1f} bytes")
+        if s["dropped"]:
+            lines.append("  dropped while importing: " + ", ".join(f"{k} {v:,}" for k, v in s["dropped"].items()))
+        lines.append("  request sizes:")
+        total = sum(s["size_histogram"].values()) or 1
+        for rng, c in s["size_histogram"].items():
+            bar = "#" * max(1, round(40 * c / total)) if c else ""
+            lines.append(f"    {rng:>21} {c:>12,} {bar}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------- slicing, joining
+
+    def __getitem__(self, key: slice) -> "Trace":
+        """Events ``start:stop`` as a trace of their own.  Events on
+        allocations made before ``start`` are dropped (so the slice is valid);
+        allocations still live at ``stop`` stay live.  Ids are renumbered."""
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("traces slice with [start:stop] only")
+        start, stop, _ = key.indices(len(self))
+        ids = self.id[start:stop]
+        known = np.zeros(self.n_ids, dtype=bool)
+        order = np.argsort(self.id, kind="stable")
+        first = np.ones(len(self), dtype=bool)
+        first[1:] = self.id[order][1:] != self.id[order][:-1]
+        first_event = np.full(self.n_ids, len(self), dtype=np.int64)
+        first_event[self.id[order][first]] = order[first]
+        known = first_event[ids] >= start
+        keep = np.flatnonzero(known) + start
+        return self._subset(keep, {**self.meta, "name": f"{self.meta.get('name', 'trace')}[{start}:{stop}]"})
+
+    def _subset(self, keep: np.ndarray, meta: dict[str, Any]) -> "Trace":
+        ids = self.id[keep]
+        uniq, dense = np.unique(ids, return_inverse=True)
+        # number ids in order of first appearance, as from_events does
+        first_pos = np.full(len(uniq), len(ids), dtype=np.int64)
+        np.minimum.at(first_pos, dense, np.arange(len(ids)))
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[np.argsort(first_pos, kind="stable")] = np.arange(len(uniq))
+        return Trace(self.op[keep], rank[dense].astype("u4"), self.size[keep], self.arg[keep],
+                     n_ids=len(uniq), meta=meta)
+
+    @classmethod
+    def concat(cls, traces: Sequence["Trace"], name: str = "") -> "Trace":
+        """One trace after another; the ids of each follow those of the ones before."""
+        offset = 0
+        ids = []
+        for t in traces:
+            ids.append(t.id.astype(np.int64) + offset)
+            offset += t.n_ids
+        if offset > 1 << 32:
+            raise TraceError("the concatenation has more than 2**32 allocations")
+        cat = lambda f: np.concatenate([getattr(t, f) for t in traces]) if traces else np.zeros(0)  # noqa: E731
+        return cls(cat("op"), np.concatenate(ids) if ids else np.zeros(0), cat("size"), cat("arg"),
+                   n_ids=offset, meta={"name": name or " + ".join(t.meta.get("name", "trace") for t in traces)})
+
+    def __add__(self, other: "Trace") -> "Trace":
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return Trace.concat([self, other])
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
             return NotImplemented
