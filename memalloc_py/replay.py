@@ -105,6 +105,7 @@ class ReplayResult:
             "jw3": _ratio(r["max_heap"], r["live_at_max_heap"]),
             "jw4": _ratio(r["max_heap"], r["max_live"]),
             "internal_fragmentation": float(internal.mean()) if internal.size else math.nan,
+            "stopped": r["stopped"],
         }
 
     @property
@@ -153,7 +154,7 @@ class ReplayResult:
         return fig
 
 
-def _progress_bar(total: int, enabled: Optional[bool]) -> Any:
+def _progress_bar(total: int, enabled: Any) -> Any:
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
         return None
     try:
@@ -169,21 +170,27 @@ def replay(
     *,
     sample_every: int = 1000,
     size_scale: int = 1,
-    progress: Optional[bool] = None,
+    progress: Union[None, bool, Callable[[int, int], Any]] = None,
+    progress_every: int = 0,
     **options: Any,
 ) -> ReplayResult:
     """Replay ``trace`` through ``allocator`` (a name for :func:`create`, with
     ``options``, or an instance, which keeps the blocks still live at the end).
 
     ``sample_every``: events between samples of the statistics (the final
-    state is always sampled).  ``size_scale``: multiply every request size (as
-    Johnstone and Wilson did by 16).  ``progress``: a progress bar on stderr
-    (default: when stderr is a terminal).
+    state is always sampled; 0: only the Johnstone-Wilson accumulators).
+    ``size_scale``: multiply every request size (as Johnstone and Wilson did
+    by 16).  ``progress``: True/False/None for a progress bar on stderr (None:
+    when stderr is a terminal), or a function ``f(events_done, total)`` called
+    every ``progress_every`` events (default: 1/200 of the trace, at least
+    100,000); if it returns True the replay stops there and the result covers
+    the events replayed so far (``summary["stopped"]``).  Ctrl-C stops the
+    replay the same way and raises KeyboardInterrupt.
     """
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")
-    if sample_every < 0 or size_scale < 0:
-        raise ValueError("sample_every and size_scale must be >= 0")
+    if sample_every < 0 or size_scale < 0 or progress_every < 0:
+        raise ValueError("sample_every, size_scale and progress_every must be >= 0")
     own = isinstance(allocator, str)
     alloc = create(allocator, **options) if own else allocator
     if not isinstance(alloc, Allocator):
@@ -196,28 +203,37 @@ def replay(
         cfg = ffi.new("ma_replay_config *")
         cfg.sample_every = sample_every
         cfg.size_scale = size_scale
-        bar = _progress_bar(n, progress)
-        done = [0]
+        hook = progress if callable(progress) else None
+        bar = None if hook else _progress_bar(n, progress)
+        state = {"done": 0, "interrupted": False}
 
-        @ffi.callback("int(uint64_t, void *)", onerror=lambda *exc: 1)
+        def on_error(exc_type: Any, exc: Any, tb: Any) -> None:
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                state["interrupted"] = True
+
+        @ffi.callback("int(uint64_t, void *)", onerror=on_error, error=1)
         def on_progress(events_done: int, _ctx: Any) -> int:
             if bar is not None:
-                bar.update(events_done - done[0])
-            done[0] = events_done
+                bar.update(events_done - state["done"])
+            state["done"] = events_done
+            if hook is not None:
+                return 1 if hook(int(events_done), n) is True else 0
             return 0
 
-        if bar is not None:
-            cfg.progress_every = max(100_000, n // 200)
+        if bar is not None or hook is not None:
+            cfg.progress_every = progress_every or max(100_000, n // 200)
             cfg.progress = on_progress
         res = ffi.new("ma_replay_result *")
         h = alloc._handle()
         sample_ptr = ffi.cast("ma_sample *", ffi.from_buffer(samples)) if capacity else ffi.NULL
-        status = lib.ma_replay(h, view.c, cfg, sample_ptr, capacity, res)
-        if bar is not None:
-            bar.close()
+        try:
+            status = lib.ma_replay(h, view.c, cfg, sample_ptr, capacity, res)
+        finally:
+            if bar is not None:
+                bar.close()
         if status != lib.MA_OK:
             raise _status_error(status, h)
-        if res.stopped:
+        if state["interrupted"]:
             raise KeyboardInterrupt("replay interrupted")
         raw = _result_dict(res)
         opts = dict(alloc.options)

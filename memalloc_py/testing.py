@@ -48,6 +48,8 @@ __all__ = [
     "sizes",
     "alignments",
     "expected_buddy_block",
+    "FreeListReference",
+    "traces",
 ]
 
 _CYCLE = bytes(range(256)) * 2
@@ -629,3 +631,43 @@ class FreeListReference:
     def layout(self) -> list[tuple[int, int, bool]]:
         """(offset, size, allocated) of every block in address order."""
         return [(b.offset, b.size, not b.free) for b in self.blocks]
+
+
+# --------------------------------------------------------------------------
+# Whole traces
+
+
+@st.composite
+def traces(draw: Any, max_events: int = 60, max_size: int = 3000, kinds: Optional[list[str]] = None) -> Any:
+    """Valid :class:`~memalloc_py.trace.Trace` objects: random sequences of
+    malloc, calloc, memalign, realloc and free over the live allocations."""
+    from .trace import Trace
+
+    kinds = kinds or ["malloc", "calloc", "memalign", "realloc", "free"]
+    n = draw(st.integers(0, max_events))
+    live: list[int] = []
+    next_id = 0
+    events: list[tuple[Any, ...]] = []
+    for _ in range(n):
+        kind = draw(st.sampled_from(kinds))
+        if kind in ("realloc", "free") and not live:
+            kind = "malloc"
+        if kind == "malloc":
+            events.append(("malloc", next_id, draw(sizes(max_size, huge=False))))
+        elif kind == "calloc":
+            events.append(("calloc", next_id, draw(st.integers(0, 20)), draw(st.integers(0, 100))))
+        elif kind == "memalign":
+            events.append(("memalign", next_id, draw(alignments(512)), draw(st.integers(0, 500))))
+        if kind in ("malloc", "calloc", "memalign"):
+            live.append(next_id)
+            next_id += 1
+            continue
+        i = draw(st.integers(0, len(live) - 1))
+        if kind == "free":
+            events.append(("free", live.pop(i)))
+        else:
+            size = draw(st.one_of(st.just(0), sizes(max_size, huge=False)))
+            events.append(("realloc", live[i], size))
+            if size == 0:
+                live.pop(i)
+    return Trace.from_events(events, name="hypothesis")

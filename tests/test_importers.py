@@ -1,0 +1,187 @@
+"""Importers: hand-written files in every format, every malformed-line case,
+and the two real AOSP traces."""
+import zipfile
+
+import pytest
+
+import memalloc_py as ma
+from memalloc_py import replay as R
+from memalloc_py.importers import (BUNDLED_TRACES, bundled_trace, read_aosp, read_mtrace,
+                                   read_rep, read_trace)
+from memalloc_py.trace import TraceError
+
+AOSP = """\
+186: malloc 0xb6027400 1024
+186: calloc 0xb6030000 4 16
+187: memalign 0xb6040000 64 100
+186: realloc 0xb6050000 0xb6027400 2048
+186: realloc 0xb6060000 0x0 10
+186: free 0xb6030000
+186: free 0x0
+187: free 0xdeadbee0
+186: malloc 0xb6030000 8
+186: malloc 0xb6030000 9
+186: realloc 0x0 0xb6060000 0
+187: thread_done 0x0
+"""
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_aosp_text(tmp_path):
+    t = read_aosp(write(tmp_path, "app.txt", AOSP))
+    assert list(t.events()) == [
+        ("malloc", 0, 1024), ("calloc", 1, 4, 16), ("memalign", 2, 64, 100),
+        ("realloc", 0, 2048),          # same id, moved
+        ("realloc", 3, 10),            # realloc(NULL, 10) starts a lifetime
+        ("free", 1),
+        ("malloc", 4, 8),              # address reused after its free: a new id
+        ("free", 4), ("malloc", 5, 9),  # live address handed out again: implicit free
+        ("realloc", 3, 0),             # realloc(p, 0) frees
+    ]
+    assert t.meta["dropped"] == {"free_null": 1, "free_unknown": 1, "implicit_free": 1,
+                                 "thread_done": 1}
+    assert t.meta["threads"] == 2 and t.meta["format"] == "aosp"
+
+
+def test_aosp_zip_is_read_directly(tmp_path):
+    z = tmp_path / "app.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("app.txt", AOSP)
+    assert read_aosp(z) == read_aosp(write(tmp_path, "app.txt", AOSP))
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as f:
+        f.writestr("a.txt", AOSP)
+        f.writestr("b.txt", AOSP)
+    with pytest.raises(TraceError, match="expected one file in the zip"):
+        read_aosp(two)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("186 malloc 0x10 5", "expected '<tid>: <action> <pointer>"),
+    ("186: grow 0x10 5", "unknown action 'grow'"),
+    ("186: malloc 0x10", "malloc takes 2 fields, got 1"),
+    ("186: malloc 0x10 5 6", "malloc takes 2 fields, got 3"),
+    ("186: malloc zz 5", "pointer 'zz' is not a number"),
+    ("186: malloc 0x10 five", "size 'five' is not a number"),
+    ("186: calloc 0x10 x 5", "count 'x' is not a number"),
+    ("186: memalign 0x10 48 5", "alignment 48 is not a power of two"),
+    ("186: realloc 0x10 5", "realloc takes 3 fields"),
+    ("186: free", "free takes 1 fields, got 0"),
+    ("186: malloc 0x10 -5", "size '-5' is out of range"),
+])
+def test_aosp_malformed_lines_name_file_and_line(tmp_path, line, message):
+    p = write(tmp_path, "bad.txt", "1: malloc 0x20 4\n\n" + line + "\n")
+    with pytest.raises(TraceError, match=message) as e:
+        read_aosp(p)
+    assert f"{p}, line 3" in str(e.value)
+
+
+MTRACE = """\
+= Start
+@ ./prog:[0x400624] + 0x1c6e460 0x64
+@ ./prog:(main+0x1a)[0x400632] + 0x1c6e4d0 0x10
+@ ./prog:[0x40063e] < 0x1c6e4d0
+@ ./prog:[0x40063e] > 0x1c6e500 0x20
+@ ./prog:[0x400650] ! 0x1c6e500 0x100000000
+@ [0x400700] - 0x1c6e460
+@ [0x400700] - 0x9999
+= End
+"""
+
+
+def test_mtrace(tmp_path):
+    t = read_mtrace(write(tmp_path, "log.mtrace", MTRACE))
+    assert list(t.events()) == [("malloc", 0, 100), ("malloc", 1, 16), ("realloc", 1, 32), ("free", 0)]
+    assert t.meta["dropped"] == {"failed_realloc": 1, "free_unknown": 1}
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("# comment\n", 1, "expected a line starting with '@' or '='"),
+    ("@ caller * 0x10 0x4\n", 1, r"no operation \(\+ - < > !\)"),
+    ("@ caller + 0x10\n", 1, "'\\+' takes 2 fields, got 1"),
+    ("@ caller - 0x10 0x4\n", 1, "'-' takes 1 fields, got 2"),
+    ("@ caller + 0xzz 0x4\n", 1, "address '0xzz' is not a number"),
+    ("@ caller + 0x10 0x4\n@ c > 0x20 0x8\n", 2, "'>' without the '<' line"),
+    ("@ caller + 0x10 0x4\n@ c < 0x10\n@ c - 0x10\n", 3, "the realloc begun at line 2 has no '>'"),
+    ("@ caller + 0x10 0x4\n@ c < 0x10\n", 2, "the realloc has no '>' line"),
+])
+def test_mtrace_malformed_lines(tmp_path, text, line, message):
+    p = write(tmp_path, "bad.mtrace", text)
+    with pytest.raises(TraceError, match=message) as e:
+        read_mtrace(p)
+    assert f"line {line}" in str(e.value) and str(p) in str(e.value)
+
+
+REP = """\
+20000
+3
+6
+1
+a 0 512
+a 1 128
+r 0 640
+f 1
+a 2 16
+f 0
+"""
+
+
+def test_rep(tmp_path):
+    t = read_rep(write(tmp_path, "short.rep", REP))
+    assert list(t.events()) == [("malloc", 0, 512), ("malloc", 1, 128), ("realloc", 0, 640),
+                                ("free", 1), ("malloc", 2, 16), ("free", 0)]
+    assert t.meta["suggested_heap"] == 20000 and t.meta["weight"] == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("20000\n3\n", "the header needs four lines, found 2"),
+    ("20000 1\n3\n1\n1\na 0 5\n", "line 1: header line 1 must hold one number"),
+    ("1\n3\n2\n1\na 0 5\n", "declares 2 operations, the file has 1"),
+    ("1\n3\n1\n1\nx 0 5\n", "line 5: unknown operation 'x'"),
+    ("1\n3\n1\n1\na 0\n", "line 5: 'a' takes 2 fields, got 1"),
+    ("1\n3\n1\n1\na 7 5\n", "line 5: id 7 is not below the 3 ids"),
+    ("1\n3\n1\n1\na zero 5\n", "line 5: id 'zero' is not a number"),
+])
+def test_rep_malformed(tmp_path, text, message):
+    p = write(tmp_path, "bad.rep", text)
+    with pytest.raises(TraceError, match=message):
+        read_rep(p)
+
+
+def test_read_trace_by_name_and_format(tmp_path):
+    p = write(tmp_path, "x.rep", REP)
+    assert read_trace(p) == read_rep(p)
+    n = tmp_path / "x.npz"
+    read_rep(p).save(n)
+    assert read_trace(n) == read_rep(p)
+    assert read_trace(write(tmp_path, "x.txt", AOSP), "aosp") == read_aosp(tmp_path / "x.txt")
+    with pytest.raises(TraceError, match="no such file"):
+        read_trace(tmp_path / "missing.txt")
+    with pytest.raises(TraceError, match="unknown trace format"):
+        read_trace(p, "csv")
+    with pytest.raises(TraceError, match="no bundled trace"):
+        read_trace("aosp:nope")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BUNDLED_TRACES))
+def test_real_aosp_traces_import_and_replay_without_failures(name):
+    t = bundled_trace(name)
+    expected = {"surfaceflinger": (2_452_725, 2_063_697), "systemui": (770_279, 10_441_709)}[name]
+    s = t.summary()
+    assert (len(t), s["max_live_bytes"]) == expected
+    assert s["dropped"].get("free_unknown", 0) == 0
+    for alloc in ("buddy", "best-ao"):
+        res = R.replay(t, alloc, arena_size=1 << 32, sample_every=10_000)
+        summary = res.summary
+        assert summary["failures"] == 0 and summary["events"] == len(t)
+        assert summary["peak_live"] == s["max_live_bytes"]
+        assert summary["jw4"] > 0
+    with ma.create("best-ao", arena_size=1 << 32) as a:
+        R.replay(t, a, sample_every=0)
+        a.check()  # the heap after 2.4 million real events is consistent
