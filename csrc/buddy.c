@@ -619,6 +619,7 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
         ma_destroy(&b->base);
         return MA_ESYS;
     }
+    b->base.heap_size_at = &b->heap;
     buddy_init_state(b);
     *out = &b->base;
     return MA_OK;

@@ -198,8 +198,10 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     uint64_t ps = ma_page_size();
     if (align < ps)
         align = ps;
+    static const uint64_t no_heap = 0;
     a->ops = ops;
     a->name = ops->name;
+    a->heap_size_at = &no_heap;
     a->arena_size = arena_size;
     a->err[0] = '\0';
     if (arena_size) {

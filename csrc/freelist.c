@@ -1086,6 +1086,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     snprintf(h->name, sizeof h->name, "%s-%s", fit_names[cfg->fit],
              order_names[cfg->order]);
     h->base.name = h->name;
+    h->base.heap_size_at = &h->heap;
     fl_init_state(h);
     *out = &h->base;
     return MA_OK;

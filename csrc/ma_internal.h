@@ -83,6 +83,9 @@ struct ma_allocator {
     uint64_t map_len;
     ma_livetab live;
     bool closed;
+    /* Where the allocator keeps its current heap_size (the replay engine
+     * reads it after every event; ops->heap_size is the same value). */
+    const uint64_t *heap_size_at;
     uint64_t requested_bytes, peak_requested;
     uint64_t mallocs, frees, reallocs, failures;
     char err[MA_ERR_LEN];

@@ -247,11 +247,12 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     uint64_t max_heap = 0, max_live = 0, heap_at_max_live = 0;
     uint64_t live_at_max_heap = 0, points = 0, last_sampled = UINT64_MAX;
     double sum = 0.0;
+    const uint64_t *heap_at = a->heap_size_at;
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++) {
         if ((st = step(&e, i)) != MA_OK)
             break;
-        uint64_t h = a->ops->heap_size(a), l = a->requested_bytes;
+        uint64_t h = *heap_at, l = a->requested_bytes;
         if (l > max_live) {
             max_live = l;
             heap_at_max_live = h;
