@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,8 +79,15 @@ def test_malformed_trace_file_names_the_line(capsys, tmp_path):
 
 
 def test_python_dash_m_and_the_console_script(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "memalloc_py", "list"], capture_output=True, text=True)
+    # From elsewhere than the checkout, so that the installed package is used.
+    proc = subprocess.run([sys.executable, "-m", "memalloc_py", "list"], capture_output=True,
+                          text=True, cwd=tmp_path)
     assert proc.returncode == 0 and "best-ao" in proc.stdout and "best  (= best-ao)" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "memalloc_py", "compare", "--events", "0"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("memalloc: ")
+    script = Path(sys.executable).with_name("memalloc")
+    assert script.exists(), "the memalloc console script is not installed"
+    proc = subprocess.run([str(script), "compare", "--events", "2000", "--allocators", "buddy"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("trace: ")
