@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS threads would steal a core
+from _common import best_of  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
 from memalloc_py import replay as R  # noqa: E402
@@ -71,10 +70,6 @@ def python_immediate_pairs_per_second(sizes, make, repeat):
     return best
 
 
-def best_ns(run, repeat):
-    run()  # warm-up: fault the memory in
-    return min(run() for _ in range(repeat))
-
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -106,10 +101,10 @@ def main():
         return lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n
 
     figures = {
-        "buddy engine": best_ns(engine(buddy), args.repeat),
-        "buddy bare": best_ns(bare(buddy), args.repeat),
-        "glibc engine": best_ns(engine(system), args.repeat),
-        "glibc bare loop": best_ns(lambda: R.replay_libc(trace)["nanoseconds"] / n, args.repeat),
+        "buddy engine": best_of(engine(buddy), args.repeat),
+        "buddy bare": best_of(bare(buddy), args.repeat),
+        "glibc engine": best_of(engine(system), args.repeat),
+        "glibc bare loop": best_of(lambda: R.replay_libc(trace)["nanoseconds"] / n, args.repeat),
     }
     frag = R.replay(trace, "buddy", arena_size=1 << 30).summary
 

@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS threads would steal a core
+from _common import best_of  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
 from memalloc_py import replay as R  # noqa: E402
 from memalloc_py import workloads  # noqa: E402
 
-
-def best_ns(run, repeat):
-    run()  # warm-up: fault the memory in
-    return min(run() for _ in range(repeat))
 
 
 def main():
@@ -40,12 +34,12 @@ def main():
     trace = workloads.steady_state(args.mallocs, args.live, seed=args.seed)
     n = len(trace)
     system = ma.System()
-    glibc_engine = best_ns(lambda: R.replay_bare(trace, system)["nanoseconds"] / n, args.repeat)
-    glibc_bare = best_ns(lambda: R.replay_libc(trace)["nanoseconds"] / n, args.repeat)
+    glibc_engine = best_of(lambda: R.replay_bare(trace, system)["nanoseconds"] / n, args.repeat)
+    glibc_bare = best_of(lambda: R.replay_libc(trace)["nanoseconds"] / n, args.repeat)
     rows = {}
     for name in [n_ for n_ in ma.ARENA_ALLOCATORS if n_ != "buddy"] + ["buddy"]:
         alloc = ma.create(name, arena_size=1 << 32)
-        ns = best_ns(lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n, args.repeat)
+        ns = best_of(lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n, args.repeat)
         jw4 = R.replay(trace, alloc, sample_every=0).summary["jw4"]
         rows[name] = {"ns": ns, "x_glibc_engine": ns / glibc_engine,
                       "x_glibc_bare": ns / glibc_bare, "jw4": jw4}

@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS threads would steal a core
+from _common import best_of  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
 from memalloc_py import replay as R  # noqa: E402
 from memalloc_py import workloads  # noqa: E402
 
-
-def best(run, repeat):
-    run()
-    return min(run() for _ in range(repeat))
 
 
 def main():
@@ -42,12 +36,12 @@ def main():
     res = {}
     for name in ("buddy", "best-ao", "system"):
         alloc = ma.create(name, arena_size=1 << 32) if name != "system" else ma.System()
-        engine = best(lambda: R.replay(trace, alloc, sample_every=1000, progress=False).raw["nanoseconds"], args.repeat)
-        bare = best(lambda: R.replay_bare(trace, alloc)["nanoseconds"], args.repeat)
+        engine = best_of(lambda: R.replay(trace, alloc, sample_every=1000, progress=False).raw["nanoseconds"], args.repeat)
+        bare = best_of(lambda: R.replay_bare(trace, alloc)["nanoseconds"], args.repeat)
         res[name] = {"engine_events_per_s": n / engine * 1e9, "bare_events_per_s": n / bare * 1e9,
                      "engine_overhead": engine / bare - 1}
         alloc.close()
-    libc = best(lambda: R.replay_libc(trace)["nanoseconds"], args.repeat)
+    libc = best_of(lambda: R.replay_libc(trace)["nanoseconds"], args.repeat)
     res["glibc bare loop"] = {"bare_events_per_s": n / libc * 1e9}
 
     if args.json:

@@ -361,8 +361,6 @@ static ma_status buddy_usable_size(ma_allocator *a, uint64_t off,
     return st;
 }
 
-static uint64_t buddy_heap_size(ma_allocator *a) { return as_buddy(a)->heap; }
-
 /*
  * Free blocks count "inside the heap" only below heap_size.  Above it the
  * arena is one run of free blocks whose sizes are the set bits of
@@ -581,7 +579,6 @@ static const ma_ops buddy_ops = {
     .realloc = buddy_realloc,
     .free = buddy_free,
     .usable_size = buddy_usable_size,
-    .heap_size = buddy_heap_size,
     .stats = buddy_stats,
     .walk = buddy_walk,
     .check = buddy_check,

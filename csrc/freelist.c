@@ -789,8 +789,6 @@ static ma_status fl_usable_size(ma_allocator *a, uint64_t addr, uint64_t *out)
     return st;
 }
 
-static uint64_t fl_heap_size(ma_allocator *a) { return as_fl(a)->heap; }
-
 static void fl_stats(ma_allocator *a, ma_stats *st)
 {
     fl *h = as_fl(a);
@@ -1030,7 +1028,6 @@ static const ma_ops freelist_ops = {
     .realloc = fl_realloc,
     .free = fl_free,
     .usable_size = fl_usable_size,
-    .heap_size = fl_heap_size,
     .stats = fl_stats,
     .walk = fl_walk,
     .check = fl_check,

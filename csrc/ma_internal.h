@@ -43,8 +43,6 @@ typedef struct ma_ops {
                          uint64_t *new_addr);
     ma_status (*free)(ma_allocator *a, uint64_t addr);
     ma_status (*usable_size)(ma_allocator *a, uint64_t addr, uint64_t *size);
-    /* The current heap_size, O(1): the replay engine asks after every event. */
-    uint64_t (*heap_size)(ma_allocator *a);
     /* Fill the allocator's fields of *st (core fills the counters). */
     void (*stats)(ma_allocator *a, ma_stats *st);
     /* Visit every block in address order (requested is filled by core).
@@ -83,8 +81,8 @@ struct ma_allocator {
     uint64_t map_len;
     ma_livetab live;
     bool closed;
-    /* Where the allocator keeps its current heap_size (the replay engine
-     * reads it after every event; ops->heap_size is the same value). */
+    /* Where the allocator keeps its current heap_size: the replay engine
+     * reads it after every event (no call).  Core points it at a zero. */
     const uint64_t *heap_size_at;
     uint64_t requested_bytes, peak_requested;
     uint64_t mallocs, frees, reallocs, failures;

@@ -223,6 +223,18 @@ static void take_sample(engine *e, uint64_t event, ma_sample *s)
     s->stats.live_blocks += e->nlive; /* not yet in core's record */
 }
 
+/* Take the instance's lock and set up the engine; on failure, unlocked. */
+static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t,
+                              uint64_t scale, ma_replay_result *r)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_lock(&a->lock);
+    ma_status st = a->closed ? MA_ECLOSED : engine_init(e, a, t, scale);
+    if (st != MA_OK)
+        pthread_mutex_unlock(&a->lock);
+    return st;
+}
+
 ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
                     const ma_replay_config *c, ma_sample *samples,
                     uint64_t capacity, ma_replay_result *r)
@@ -230,17 +242,9 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     ma_status st = check_args(a, t);
     if (st != MA_OK || !c || !r || (capacity && !samples))
         return st != MA_OK ? st : MA_EINVAL;
-    memset(r, 0, sizeof *r);
-    pthread_mutex_lock(&a->lock);
-    if (a->closed) {
-        pthread_mutex_unlock(&a->lock);
-        return MA_ECLOSED;
-    }
     engine e;
-    if ((st = engine_init(&e, a, t, c->size_scale)) != MA_OK) {
-        pthread_mutex_unlock(&a->lock);
+    if ((st = engine_begin(&e, a, t, c->size_scale, r)) != MA_OK)
         return st;
-    }
     uint64_t every = c->sample_every, next_sample = every ? every - 1 : UINT64_MAX;
     uint64_t next_progress = c->progress_every && c->progress
                                  ? c->progress_every - 1 : UINT64_MAX;
@@ -302,17 +306,9 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
     ma_status st = check_args(a, t);
     if (st != MA_OK || !r)
         return st != MA_OK ? st : MA_EINVAL;
-    memset(r, 0, sizeof *r);
-    pthread_mutex_lock(&a->lock);
-    if (a->closed) {
-        pthread_mutex_unlock(&a->lock);
-        return MA_ECLOSED;
-    }
     engine e;
-    if ((st = engine_init(&e, a, t, size_scale)) != MA_OK) {
-        pthread_mutex_unlock(&a->lock);
+    if ((st = engine_begin(&e, a, t, size_scale, r)) != MA_OK)
         return st;
-    }
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++)
         if ((st = step(&e, i)) != MA_OK)

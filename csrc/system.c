@@ -75,12 +75,6 @@ static ma_status sys_usable_size(ma_allocator *a, uint64_t addr,
     return MA_OK;
 }
 
-static uint64_t sys_heap_size(ma_allocator *a)
-{
-    (void)a;
-    return 0;
-}
-
 static void sys_stats(ma_allocator *a, ma_stats *st)
 {
     st->allocated_bytes = as_sys(a)->allocated;
@@ -120,7 +114,6 @@ static const ma_ops system_ops = {
     .realloc = sys_realloc,
     .free = sys_free,
     .usable_size = sys_usable_size,
-    .heap_size = sys_heap_size,
     .stats = sys_stats,
     .walk = NULL,
     .check = sys_check,

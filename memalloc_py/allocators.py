@@ -12,12 +12,7 @@ __all__ = ["Buddy", "FreeList", "System", "FITS", "ORDERS", "ALIASES", "ALLOCATO
 
 
 def _power_of_two(value: Any, name: str, lo: int, hi: int) -> int:
-    try:
-        v = _count(value, name)
-    except TypeError:
-        raise
-    except ValueError as e:
-        raise ValueError(str(e)) from None
+    v = _count(value, name)
     if v & (v - 1) or not lo <= v <= hi:
         raise ValueError(f"{name} must be a power of two from {lo} to {hi}, got {v}")
     return v

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from typing import Any, Optional, Sequence
 
@@ -75,19 +76,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _size(text: str) -> int:
-    """A byte count with an optional K/M/G suffix (powers of 1024)."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    t = text.strip().lower().rstrip("ib").rstrip("b") if text.strip().lower() not in ("b",) else text
-    mult = 1
-    if t and t[-1] in units:
-        mult, t = units[t[-1]], t[:-1]
-    try:
-        value = int(t) * mult
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4096, 64K, 4G)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return value
+    """A byte count with an optional K/M/G/T suffix (powers of 1024): 4096, 64K, 4GiB."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4096, 64K, 4G)")
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[m.group(2)]
 
 
 def _pct(x: float) -> str:

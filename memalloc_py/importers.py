@@ -76,6 +76,10 @@ class _Builder:
         self.arg.append(arg)
 
     def allocate(self, op: int, key: Any, size: int, arg: int = 0) -> None:
+        """An allocation that returned `key` (None: it returned NULL)."""
+        if key is None:
+            self.dropped["failed_alloc"] += 1
+            return
         old = self.live.get(key)
         if old is not None:
             self.dropped["implicit_free"] += 1
@@ -95,10 +99,7 @@ class _Builder:
     def realloc(self, old_key: Any, new_key: Any, size: int) -> None:
         """realloc(old) returning new; a key of None is NULL."""
         if old_key is None:
-            if new_key is None:
-                self.dropped["failed_alloc"] += 1
-            else:
-                self.allocate(REALLOC, new_key, size)
+            self.allocate(REALLOC, new_key, size)
             return
         ident = self.live.get(old_key)
         if ident is None:
@@ -186,11 +187,7 @@ def read_aosp(path: PathLike) -> Trace:
             threads.add(parts[0])
             ptr = _int(parts[2], 16, where, "pointer")
             if action == "malloc":
-                size = _int(parts[3], 10, where, "size")
-                if ptr:
-                    b.allocate(MALLOC, ptr, size)
-                else:
-                    b.dropped["failed_alloc"] += 1
+                b.allocate(MALLOC, ptr or None, _int(parts[3], 10, where, "size"))
             elif action == "free":
                 if ptr:
                     b.free(ptr)
@@ -198,20 +195,13 @@ def read_aosp(path: PathLike) -> Trace:
                     b.dropped["free_null"] += 1
             elif action == "calloc":
                 count = _int(parts[3], 10, where, "count")
-                size = _int(parts[4], 10, where, "size")
-                if ptr:
-                    b.allocate(CALLOC, ptr, size, count)
-                else:
-                    b.dropped["failed_alloc"] += 1
+                b.allocate(CALLOC, ptr or None, _int(parts[4], 10, where, "size"), count)
             elif action == "memalign":
                 align = _int(parts[3], 10, where, "alignment")
                 size = _int(parts[4], 10, where, "size")
                 if align == 0 or align & (align - 1):
                     raise TraceError(f"{where}: alignment {align} is not a power of two")
-                if ptr:
-                    b.allocate(MEMALIGN, ptr, size, align)
-                else:
-                    b.dropped["failed_alloc"] += 1
+                b.allocate(MEMALIGN, ptr or None, size, align)
             elif action == "realloc":
                 old = _int(parts[3], 16, where, "old pointer")
                 size = _int(parts[4], 10, where, "size")

@@ -166,6 +166,9 @@ class AllocatorMachine(RuleBasedStateMachine):
     def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
         """Allocator-specific assertions on one allocated block."""
 
+    def heap_invariant(self, blocks: Blocks) -> None:
+        """Allocator-specific assertions on the whole block list."""
+
     def teardown(self) -> None:
         self.allocator.close()
 
@@ -285,6 +288,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         blocks = a.blocks()
         self._check_tiling(blocks, s)
         self._check_blocks(blocks)
+        self.heap_invariant(blocks)
 
     def _check_tiling(self, blocks: Blocks, s: Stats) -> None:
         arr = blocks.array
@@ -354,12 +358,11 @@ class _FreeListRules:
             f"{model_block.requested} (expected {want} + less than {min_block})"
         )
 
-    def heap_end(self, stats: Stats) -> int:
-        blocks = self.allocator.blocks().array
-        free = ~blocks["allocated"]
+    def heap_invariant(self, blocks: Blocks) -> None:
+        arr = blocks.array
+        free = ~arr["allocated"]
         assert not (free[1:] & free[:-1]).any(), "two free blocks are adjacent"
-        assert (blocks["size"] >= int(self.allocator.options["min_block"])).all()
-        return stats.heap_size
+        assert (arr["size"] >= int(self.allocator.options["min_block"])).all(), "a block below min_block"
 
 
 def machine_for(

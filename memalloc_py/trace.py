@@ -233,7 +233,6 @@ class Trace:
             raise TypeError("traces slice with [start:stop] only")
         start, stop, _ = key.indices(len(self))
         ids = self.id[start:stop]
-        known = np.zeros(self.n_ids, dtype=bool)
         order = np.argsort(self.id, kind="stable")
         first = np.ones(len(self), dtype=bool)
         first[1:] = self.id[order][1:] != self.id[order][:-1]
