@@ -187,7 +187,8 @@ static inline uint32_t *tree_of(fl *h, uint32_t x)
     return &h->roots[h->binned ? bin_of(size16(h, x)) : 0];
 }
 
-/* Priority: a hash of the block's offset (not of the slot). */
+/* Priority: a hash of the node's slot, so that a node can take another
+ * block in place (reindex) without breaking the heap order. */
 static inline uint32_t prio_of(uint32_t x)
 {
     x ^= x >> 16;
@@ -429,7 +430,7 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
     n->off16 = (uint32_t)(off >> 4);
     n->size16 = (uint32_t)(size >> 4);
     n->key = compute_key(h, x);
-    n->prio = prio_of(n->off16);
+    n->prio = prio_of(x);
     uint32_t *root = tree_of(h, x);
     *root = insert(h, *root, x, n->key, n->prio);
     if (h->binned) {
@@ -438,6 +439,44 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
     }
     h->free_bytes += size;
     h->free_blocks++;
+}
+
+/*
+ * Address order, first and next fit: the free block of node x becomes
+ * [off, off + size) without leaving its place in the order (the caller
+ * guarantees that no other free block lies between the old and the new
+ * offset).  Only the subtree maxima on the path from the root change.
+ */
+static void reindex(fl *h, uint32_t x, uint64_t off, uint64_t size,
+                    uint64_t prev_flag)
+{
+    uint32_t path[MAX_DEPTH];
+    size_t depth = 0;
+    uint64_t k = key(h, x);
+    for (uint32_t t = h->roots[0]; t != x && depth < MAX_DEPTH;) {
+        path[depth++] = t;
+        t = k < key(h, t) ? node(h, t)->left : node(h, t)->right;
+    }
+    if (h->next_stamp >= h->stamp_limit)
+        renumber_stamps(h);
+    fnode *n = node(h, x);
+    h->free_bytes = h->free_bytes + size - ((uint64_t)n->size16 << 4);
+    n->off16 = (uint32_t)(off >> 4);
+    n->size16 = (uint32_t)(size >> 4);
+    n->stamp = h->next_stamp++;
+    n->key = compute_key(h, x);
+    *hdr(h, off) = size | prev_flag;
+    set_footer(h, off, size);
+    *slot_of(h, off) = x;
+    update(h, x);
+    while (depth)
+        update(h, path[--depth]);
+}
+
+/* Can a block keep its node when it moves or grows (address order, one tree)? */
+static inline bool in_place_ok(const fl *h)
+{
+    return !h->binned && h->order == MA_ORDER_ADDRESS;
 }
 
 /* The node with the smallest order key > k (NIL: none); next fit only. */
@@ -637,6 +676,15 @@ static uint64_t place(fl *h, uint32_t x, uint64_t size, uint64_t align)
             payload += align;
         lead = payload - HDR - off;
     }
+    uint64_t rest0 = have - lead - size;
+    if (!lead && rest0 >= h->min_block && in_place_ok(h)) {
+        /* the remainder takes the chosen block's node and place */
+        set_allocated(h, off, size, prev_flag);
+        reindex(h, x, off + size, rest0, F_PREV);
+        if (h->fit == MA_FIT_NEXT)
+            h->rover = x;
+        return off;
+    }
     uint32_t succ = h->fit == MA_FIT_NEXT ? successor(h, key(h, x)) : NIL;
     index_remove(h, off);
     if (lead) {
@@ -700,6 +748,36 @@ static void release(fl *h, uint64_t off, uint64_t size)
 {
     uint64_t start = off, total = size;
     uint64_t prev_flag = *hdr(h, off) & F_PREV;
+    uint64_t next = off + size;
+    bool next_free = next < h->heap && !(*hdr(h, next) & F_ALLOC);
+    if (in_place_ok(h) && (!prev_flag || next_free)) {
+        /* The merged block keeps a neighbour's node: the previous block's
+         * (same offset), else the next one's (nothing lies between them). */
+        uint32_t keep;
+        if (!prev_flag) {
+            uint64_t psize = *hdr(h, off - 8);
+            start = off - psize;
+            total += psize;
+            keep = slot_at(h, start);
+            prev_flag = *hdr(h, start) & F_PREV;
+            if (next_free) {
+                total += bsize(h, next);
+                index_remove(h, next);
+            }
+        } else {
+            keep = slot_at(h, next);
+            total += bsize(h, next);
+            if (h->rover == keep) /* the rover's block is merged into a lower one */
+                h->rover = successor(h, key(h, keep));
+        }
+        if (start + total < h->heap)
+            *hdr(h, start + total) &= ~F_PREV;
+        else
+            h->top_free = true;
+        reindex(h, keep, start, total, prev_flag);
+        maybe_trim(h);
+        return;
+    }
     bool was_rover = false;
     if (!prev_flag) {
         uint64_t psize = *hdr(h, off - 8);
@@ -709,8 +787,7 @@ static void release(fl *h, uint64_t off, uint64_t size)
         index_remove(h, start);
         total += psize;
     }
-    uint64_t next = off + size;
-    if (next < h->heap && !(*hdr(h, next) & F_ALLOC)) {
+    if (next_free) {
         total += bsize(h, next);
         index_remove(h, next);
     }
@@ -908,7 +985,7 @@ static ma_status check_subtree(fl *h, uint32_t t, uint32_t tree, uint64_t lo,
             return ma_fail(a, MA_ECORRUPT, "the free-block index breaks the "
                            "heap order at 0x%llx", (unsigned long long)off);
     }
-    if (k != compute_key(h, t) || n->prio != prio_of(n->off16) ||
+    if (k != compute_key(h, t) || n->prio != prio_of(t) ||
         (h->binned && bin_of(n->size16) != tree))
         return ma_fail(a, MA_ECORRUPT, "free block 0x%llx is indexed under "
                        "a stale key, priority or bin", (unsigned long long)off);
