@@ -25,7 +25,7 @@ import time
 from _common import best_of  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
-from memalloc_py import replay as R  # noqa: E402
+from memalloc_py import replaying as R  # noqa: E402
 from memalloc_py import workloads  # noqa: E402
 from memalloc_py.trace import FREE  # noqa: E402
 

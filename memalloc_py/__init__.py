@@ -8,6 +8,11 @@ Real allocators written in C, driven address by address from Python::
         a.write(p, b"hello")
         print(a.stats().internal_fragmentation)
 
+and traces replayed through them at C speed::
+
+    t = ma.workloads.steady_state(1_000_000, live=50_000, seed=1)
+    print(ma.compare(t, ["buddy", "best-ao", "first-lifo"], arena_size=1 << 32))
+
 See README.md and DESIGN.md for the full contract.
 """
 from ._core import (
@@ -20,7 +25,12 @@ from ._core import (
     InvalidAddress,
     Stats,
 )
+from . import importers, workloads
 from .allocators import ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, Buddy, FreeList, System, create
+
+from .importers import read_trace
+from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
+from .trace import Trace, TraceError
 
 __version__ = "0.1.0"
 
@@ -42,5 +52,15 @@ __all__ = [
     "Stats",
     "System",
     "create",
+    "compare",
+    "importers",
+    "read_trace",
+    "replay",
+    "replay_bare",
+    "replay_libc",
+    "ReplayResult",
+    "Trace",
+    "TraceError",
+    "workloads",
     "__version__",
 ]

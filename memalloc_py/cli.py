@@ -120,7 +120,7 @@ def _write(target: str, text: str) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     from . import allocators as A
-    from . import replay as R
+    from . import replaying as R
     from . import workloads as W
     from .importers import read_trace
 

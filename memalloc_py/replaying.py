@@ -1,4 +1,5 @@
-"""Replay traces through allocators at C speed, and measure fragmentation.
+"""Replay traces through allocators at C speed, and measure fragmentation
+(exported as ``memalloc_py.replay``, ``memalloc_py.compare``, ...).
 
 :func:`replay` runs a whole :class:`~memalloc_py.trace.Trace` inside one C call
 (the GIL released), sampling the statistics every ``sample_every`` events and

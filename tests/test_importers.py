@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 import memalloc_py as ma
-from memalloc_py import replay as R
+from memalloc_py import replaying as R
 from memalloc_py.importers import (BUNDLED_TRACES, bundled_trace, read_aosp, read_mtrace,
                                    read_rep, read_trace)
 from memalloc_py.trace import TraceError

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import memalloc_py as ma
-from memalloc_py import replay as R
+from memalloc_py import replaying as R
 from memalloc_py.testing import traces
 from memalloc_py.trace import Trace
 
@@ -185,3 +185,11 @@ def test_replay_argument_errors():
     a.close()
     with pytest.raises(ValueError, match="closed"):
         R.replay(t, a)
+
+
+def test_the_package_exports_the_replay_api():
+    t = ma.workloads.ramp(100, seed=1)
+    assert isinstance(t, ma.Trace)
+    assert ma.replay(t, "buddy", arena_size=1 << 20).summary["events"] == len(t)
+    assert list(ma.compare(t, ["buddy", "best-ao"], arena_size=1 << 20).index) == ["buddy", "best-ao"]
+    assert ma.read_trace is ma.importers.read_trace and issubclass(ma.TraceError, ValueError)
