@@ -42,8 +42,12 @@
  *     in this order that fits" (first fit), "the first one at or after the
  *     rover that fits" (next fit) and "the largest block, first in order"
  *     (worst fit) are single root-to-leaf descents.
- *   - priority = a hash of the node's offset: the shape is a deterministic
- *     function of the set of free blocks, and the expected depth is O(log n).
+ *   - priority = a hash of the node's slot: the shape is deterministic (slots
+ *     are reused last-in first-out), the expected depth O(log n), and a node
+ *     can take another block without breaking the heap order (reindex).
+ *   - address order, first and next fit: a split remainder, or a block merged
+ *     with a free neighbour, keeps its place in the order, so it keeps the
+ *     neighbour's node: only the subtree maxima on its path are refreshed.
  *
  * ==== Next fit's rover ========================================================
  * `rover` names a free block (NIL: the start of the order).  A search begins
