@@ -211,6 +211,10 @@ static inline void update(const fl *h, uint32_t x)
 {
     fnode *n = node(h, x);
     uint32_t m = size16(h, x);
+    if (h->binned && m < NBINS) { /* an exact bin: every size in it is m */
+        n->aug = m;
+        return;
+    }
     if (n->left != NIL && node(h, n->left)->aug > m)
         m = node(h, n->left)->aug;
     if (n->right != NIL && node(h, n->right)->aug > m)
