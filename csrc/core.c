@@ -357,16 +357,14 @@ ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
 {
     if (!a || !addr)
         return MA_EINVAL;
-    if (!ma_is_pow2(alignment)) {
-        *addr = MA_NULL;
-        return ma_fail(a, MA_EINVAL,
-                       "memalign: alignment %llu is not a power of two",
-                       (unsigned long long)alignment);
-    }
-    if (alignment < MA_ALIGN)
-        alignment = MA_ALIGN;
-    LOCK_OPEN(a);
-    ma_status st = do_alloc(a, alignment, size, addr);
+    *addr = MA_NULL;
+    LOCK_OPEN(a); /* the error message is per instance: written under it */
+    ma_status st = !ma_is_pow2(alignment)
+                       ? ma_fail(a, MA_EINVAL, "memalign: alignment %llu is "
+                                 "not a power of two",
+                                 (unsigned long long)alignment)
+                       : do_alloc(a, alignment < MA_ALIGN ? MA_ALIGN : alignment,
+                                  size, addr);
     UNLOCK(a);
     return st;
 }
@@ -421,8 +419,12 @@ ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
         else
             st = a->ops->realloc(a, addr, size, &moved);
         if (st == MA_OK) {
-            live_remove(&a->live, e);
-            live_put(&a->live, moved, size);
+            if (moved == addr) { /* in place: the record stays where it is */
+                a->live.slots[e - a->live.slots].requested = size;
+            } else {
+                live_remove(&a->live, e);
+                live_put(&a->live, moved, size);
+            }
             note_requested(a, size, old_req);
             *new_addr = moved;
         } else if (st == MA_ENOMEM) {

@@ -9,8 +9,9 @@
  * record of live allocations still rejects every bad address before libc
  * sees it, so a wrong free is an error here too, never a crash.
  *
- * Invariants: allocated is the sum of malloc_usable_size over the live
- * blocks, and blocks their number.  heap_size cannot be observed and is 0.
+ * Invariant: allocated is the sum of malloc_usable_size over the live
+ * blocks.  heap_size cannot be observed: it stays 0 (and replay reports no
+ * Johnstone-Wilson measures for this allocator).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* posix_memalign, malloc_usable_size */

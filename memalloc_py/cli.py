@@ -142,12 +142,8 @@ def _compare(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     results = []
     for name in names:
-        opts: dict[str, Any] = {}
-        accepted = A.accepted_options(name)
-        if "arena_size" in accepted:
-            opts["arena_size"] = _arena_for(name, args.arena_size)
-        if "growth" in accepted:
-            opts["growth"] = args.growth
+        opts = R._options_for(name, {"arena_size": _arena_for(name, args.arena_size),
+                                     "growth": args.growth}, {})
         results.append(R.replay(trace, name, sample_every=args.sample_every,
                                 size_scale=args.size_scale, progress=progress, **opts))
     import pandas as pd

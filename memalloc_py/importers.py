@@ -35,7 +35,7 @@ import zipfile
 from array import array
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Iterable, Optional, Union
+from typing import IO, Any, Optional, Union
 
 import numpy as np
 

@@ -9,10 +9,11 @@ one trace through several allocators and tabulates the results.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -65,6 +66,19 @@ def _result_dict(r: Any) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _using(allocator: Union[str, Allocator], options: dict[str, Any]) -> Iterator[Allocator]:
+    """An allocator instance: a new one for a name (closed afterwards), or the
+    caller's own (left open, with whatever the replay left live in it)."""
+    if isinstance(allocator, str):
+        with create(allocator, **options) as alloc:
+            yield alloc
+    elif isinstance(allocator, Allocator):
+        yield allocator
+    else:
+        raise TypeError("allocator must be a name or an Allocator")
+
+
 def _ratio(num: float, den: float) -> float:
     return num / den - 1.0 if den else math.nan
 
@@ -89,6 +103,8 @@ class ReplayResult:
     def summary(self) -> dict[str, Any]:
         r = self.raw
         seconds = r["nanoseconds"] / 1e9
+        # system: libc's heap size cannot be seen, so there is no H(t)
+        jw = r.get("heap_observable", True)
         s = self.samples
         with np.errstate(invalid="ignore", divide="ignore"):
             internal = 1.0 - s["requested_bytes"] / s["allocated_bytes"]
@@ -101,10 +117,11 @@ class ReplayResult:
             "ns_per_event": r["nanoseconds"] / r["events"] if r["events"] else math.nan,
             "peak_heap": r["max_heap"],
             "peak_live": r["max_live"],
-            "jw1": (r["sum_heap_over_live"] / r["ratio_points"] - 1.0) if r["ratio_points"] else math.nan,
-            "jw2": _ratio(r["heap_at_max_live"], r["max_live"]),
-            "jw3": _ratio(r["max_heap"], r["live_at_max_heap"]),
-            "jw4": _ratio(r["max_heap"], r["max_live"]),
+            "jw1": (r["sum_heap_over_live"] / r["ratio_points"] - 1.0)
+            if r["ratio_points"] and jw else math.nan,
+            "jw2": _ratio(r["heap_at_max_live"], r["max_live"]) if jw else math.nan,
+            "jw3": _ratio(r["max_heap"], r["live_at_max_heap"]) if jw else math.nan,
+            "jw4": _ratio(r["max_heap"], r["max_live"]) if jw else math.nan,
             "internal_fragmentation": float(internal.mean()) if internal.size else math.nan,
             "stopped": r["stopped"],
         }
@@ -192,11 +209,7 @@ def replay(
         raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")
     if sample_every < 0 or size_scale < 0 or progress_every < 0:
         raise ValueError("sample_every, size_scale and progress_every must be >= 0")
-    own = isinstance(allocator, str)
-    alloc = create(allocator, **options) if own else allocator
-    if not isinstance(alloc, Allocator):
-        raise TypeError("allocator must be a name or an Allocator")
-    try:
+    with _using(allocator, options) as alloc:
         view = _View(trace)
         n = len(trace)
         capacity = (n // sample_every + 2) if sample_every else 0
@@ -237,22 +250,18 @@ def replay(
         if state["interrupted"]:
             raise KeyboardInterrupt("replay interrupted")
         raw = _result_dict(res)
+        raw["heap_observable"] = alloc.arena_size > 0
         opts = dict(alloc.options)
         opts.update(size_scale=size_scale, sample_every=sample_every)
         return ReplayResult(alloc.name, opts, raw, samples[: int(res.samples)].copy(),
                             str(trace.meta.get("name", "")))
-    finally:
-        if own:
-            alloc.close()
 
 
 def replay_bare(trace: Trace, allocator: Union[str, Allocator], *, size_scale: int = 1,
                 **options: Any) -> dict[str, Any]:
     """The same events with no measurement: the allocator's bare cost (for
     benchmarks).  Returns events, failures and nanoseconds."""
-    own = isinstance(allocator, str)
-    alloc = create(allocator, **options) if own else allocator
-    try:
+    with _using(allocator, options) as alloc:
         view = _View(trace)
         res = ffi.new("ma_replay_result *")
         h = alloc._handle()
@@ -260,9 +269,6 @@ def replay_bare(trace: Trace, allocator: Union[str, Allocator], *, size_scale: i
         if status != lib.MA_OK:
             raise _status_error(status, h)
         return _result_dict(res)
-    finally:
-        if own:
-            alloc.close()
 
 
 def replay_libc(trace: Trace, *, size_scale: int = 1) -> dict[str, Any]:

@@ -180,6 +180,16 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.allocator.write(address, data)
         self.model.add(address, requested, alignment, data)
 
+    def _take(self, p: Optional[int], size: int, alignment: int) -> Any:
+        """Account for an allocation call; the new address joins the bundle."""
+        self.model.mallocs += 1
+        if p is None:
+            self.model.failures += 1
+            return multiple()
+        self._assert_aligned(p, alignment)
+        self._fill(p, size, max(alignment, 16))
+        return p
+
     def _assert_aligned(self, address: int, alignment: int) -> None:
         need = max(alignment, 16)
         assert address % need == 0, f"{address:#x} is not aligned to {need}"
@@ -188,37 +198,18 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     @rule(target=addresses, size=sizes())
     def malloc(self, size: int) -> Any:
-        self.model.mallocs += 1
-        p = self.allocator.malloc(size)
-        if p is None:
-            self.model.failures += 1
-            return multiple()
-        self._assert_aligned(p, 16)
-        self._fill(p, size, 16)
-        return p
+        return self._take(self.allocator.malloc(size), size, 16)
 
     @rule(target=addresses, count=st.integers(0, 40), size=st.integers(0, 100))
     def calloc(self, count: int, size: int) -> Any:
-        self.model.mallocs += 1
         p = self.allocator.calloc(count, size)
-        if p is None:
-            self.model.failures += 1
-            return multiple()
-        self._assert_aligned(p, 16)
-        assert self.allocator.read(p, count * size) == bytes(count * size), "calloc: not zeroed"
-        self._fill(p, count * size, 16)
-        return p
+        if p is not None:
+            assert self.allocator.read(p, count * size) == bytes(count * size), "calloc: not zeroed"
+        return self._take(p, count * size, 16)
 
     @rule(target=addresses, alignment=alignments(1024), size=sizes(2048, huge=False))
     def memalign(self, alignment: int, size: int) -> Any:
-        self.model.mallocs += 1
-        p = self.allocator.memalign(alignment, size)
-        if p is None:
-            self.model.failures += 1
-            return multiple()
-        self._assert_aligned(p, alignment)
-        self._fill(p, size, max(alignment, 16))
-        return p
+        return self._take(self.allocator.memalign(alignment, size), size, alignment)
 
     @rule(target=addresses, p=consumes(addresses), size=sizes())
     def realloc(self, p: int, size: int) -> Any:

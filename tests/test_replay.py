@@ -4,7 +4,7 @@ import math
 import matplotlib
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 import memalloc_py as ma
 from memalloc_py import replaying as R
@@ -155,8 +155,10 @@ def test_progress_hook_can_stop_a_replay():
 def test_system_allocator_replays_without_a_heap_size():
     t = ma.workloads.steady_state(2000, 100, seed=1)
     res = R.replay(t, "system")
-    assert res.summary["failures"] == 0 and math.isnan(res.summary["jw4"]) is False
-    assert res.summary["peak_heap"] == 0
+    s = res.summary
+    assert s["failures"] == 0 and s["events"] == len(t) and s["peak_live"] > 0
+    # libc's heap cannot be observed: no Johnstone-Wilson measure, not a bogus -100%
+    assert all(math.isnan(s[k]) for k in ("jw1", "jw2", "jw3", "jw4"))
 
 
 def test_compare_tabulates_and_routes_options():
