@@ -9,7 +9,7 @@
  * multiple of 16 and its size is a multiple of 16, at least min_block (32).
  *
  *   allocated:  [header 8][pad 8][payload ...............]
- *   free:       [header 8][slot 4][ ... ][footer 8]
+ *   free:       [header 8][tag 4][ ... ][footer 8]
  *
  *   header = size | F_ALLOC (this block allocated) | F_PREV (the previous
  *   block is allocated; the first block counts its "previous" as allocated).
@@ -17,84 +17,120 @@
  *   offset + 16, so an allocated block costs 16 bytes of overhead and its
  *   usable size is size - 16.  Coalescing is O(1): the next block's header
  *   follows the block, and when F_PREV is clear the previous block's footer
- *   sits just before the header.
+ *   sits just before the header.  `tag` (offset 8 of a free block) names the
+ *   block's entry in the index: a node slot (best fit) or a stamp (first,
+ *   next and worst fit in LIFO or FIFO order); unused in the other cases.
  *
- * ==== The policy index: a treap over the free blocks ========================
- * Each free block owns one node of a treap, kept in a side pool (`slot`, a
- * 32-bit index, is written at offset 8 of the free block; NIL = 0xffffffff).
- * The nodes sit together rather than in the blocks: an index of a few
- * thousand free blocks then fits in the first-level cache, where nodes
- * spread over a heap of tens of megabytes cost a cache miss per tree level
- * (measured: about 1.3x slower for every policy).  The pool is address space reserved for the
- * largest number of free blocks the arena can hold (free blocks are never
- * adjacent, so at most arena / (2 * min_block) + 1), so adding a node never
- * fails; slots are reused last-in first-out and `metadata_bytes` counts the
- * pool's high-water mark.  A node holds its block's offset / 16 and
- * size / 16, so searches never touch the heap.
- *   - order key: AO -> offset / 16; FIFO -> stamp; LIFO -> ~stamp, where
- *     stamp is a counter taken when a block becomes free (freed, created by
- *     growth, split off as a remainder, or formed by coalescing).
- *   - fit = first, next, worst: the tree is keyed by the order key.
- *   - fit = best: the tree is keyed by (size / 16) << 32 | order key, so the
- *     smallest key >= need << 32 is the smallest fitting block, ties broken
- *     by the free-list order.
- *   - aug = the largest size / 16 in the node's subtree, so "the first block
- *     in this order that fits" (first fit), "the first one at or after the
- *     rover that fits" (next fit) and "the largest block, first in order"
- *     (worst fit) are single root-to-leaf descents.
- *   - priority = a hash of the node's slot: the shape is deterministic (slots
- *     are reused last-in first-out), the expected depth O(log n), and a node
- *     can take another block without breaking the heap order (reindex).
- *   - address order, first and next fit: a split remainder, or a block merged
- *     with a free neighbour, keeps its place in the order, so it keeps the
- *     neighbour's node: only the subtree maxima on its path are refreshed.
+ * ==== Free-list order ==========================================================
+ * AO orders blocks by offset.  LIFO and FIFO order them by a stamp, a counter
+ * taken when a block becomes free (freed, created by growth, split off as a
+ * remainder, or formed by coalescing): FIFO ascending, LIFO descending.
+ *
+ * ==== First, next and worst fit: a position tree ===============================
+ * Every free block has a position p in [0, pcap), and positions increase
+ * along the free-list order: AO: p = offset / 16; FIFO: p = stamp; LIFO:
+ * p = pcap - 1 - stamp.  Over the positions sits an implicit 16-ary tree of
+ * maxima, in flat arrays:
+ *   - pbits: one bit per position, set iff a free block has it;
+ *   - psize, poff (LIFO and FIFO only): the size / 16 and offset / 16 of the
+ *     block at each position (AO reads the size from the block's header);
+ *   - lv[0][g]: the largest size / 16 among the blocks at positions
+ *     64g .. 64g + 63 (0: none); lv[k][i] = max(lv[k-1][16i .. 16i + 15]);
+ *     the top level has one entry, the largest free block.
+ * Every level is padded to a multiple of 16 entries, so a node of the tree is
+ * one 64-byte line.  "The first block at or after position p with at least
+ * `need` units" climbs from p's group to the first level with a fitting
+ * sibling to its right, then descends: at most 2 * nlv lines (nlv <= 8) and
+ * the blocks of two groups.  That one query serves all three policies:
+ * first fit searches from position 0, next fit from the rover and then from
+ * 0 (wrap-around), worst fit asks for the top value from position 0 (ties
+ * go to the first in order).  Adding a block raises maxima upward until one
+ * is already high enough; removing the block that held a group's maximum
+ * recomputes it from the group's other blocks and then upward while the
+ * maximum changes.
+ *   Stamps only grow, so LIFO and FIFO positions are used up: when the
+ *   stamps in use exceed 4 * free blocks (and pt_floor), or come within 8 of
+ *   pcap, every free block is renumbered 0 .. n-1 in order (compaction, at
+ *   the start of an operation; amortised O(1): it follows at least 3n new
+ *   stamps).  pcap >= 2 * (the most free blocks the arena can hold) + 64.
+ *   The arrays are one reservation of address space (pages are touched only
+ *   where positions are used); metadata_bytes counts the part in use.
+ *
+ * ==== Best fit: size bins =======================================================
+ * A free block smaller than NBINS * 16 bytes sits in the exact bin of its
+ * size; a bitmap of non-empty bins finds the smallest fitting bin in a few
+ * word operations.  Each block owns a node in a side pool (`tag` = its slot):
+ *   - LIFO, FIFO: a bin is a doubly linked list in free-list order (LIFO
+ *     pushes at the head, FIFO at the tail; the head is taken): O(1);
+ *   - AO: a bin is a treap keyed by offset / 16 (the leftmost is taken);
+ *   - larger blocks share one treap keyed by (size / 16) << 32 | order key
+ *     (order key: offset / 16, stamp, or ~stamp for LIFO), so the smallest
+ *     key >= need << 32 is the best fit, ties broken by the order.
+ * Treap priorities hash the slot (the shape is deterministic); node stamps
+ * are 32-bit and renumbered in order before they run out.  The pool is
+ * address space reserved for the largest number of free blocks the arena can
+ * hold (never adjacent: arena / (2 * min_block) + 1), so adding a node never
+ * fails; `metadata_bytes` counts its high-water mark.
  *
  * ==== Next fit's rover ========================================================
- * `rover` names a free block (NIL: the start of the order).  A search begins
- * at the rover's key and wraps around to the start.  After an allocation the
- * rover is the free remainder of the chosen block, or, when nothing
- * remained, the chosen block's successor in the order.  When the rover's
- * block leaves the index (allocated, merged into a lower neighbour, trimmed
- * away) the rover moves to the block that followed it; when the rover's
- * block absorbs a neighbour (coalescing, heap growth) the rover stays on the
- * grown block, which starts at the same offset.
+ * `rover` is the position of a free block (PNONE: the start of the order).
+ * After an allocation it is the free remainder of the chosen block, or, when
+ * nothing remained, the chosen block's successor in the order.  When the
+ * rover's block leaves the index (allocated, merged into a lower neighbour,
+ * trimmed away) the rover moves to the block that followed it; when the
+ * rover's block absorbs a neighbour (coalescing, heap growth) the rover
+ * stays on the grown block.
  *
  * ==== Invariants (fl_check verifies every one) ==============================
  *   I1  the blocks tile [0, heap): sizes multiples of 16, >= min_block;
  *   I2  F_PREV of every block equals the allocated state of its predecessor;
  *   I3  every free block's footer equals its header's size;
  *   I4  no two free blocks are adjacent (coalescing is immediate);
- *   I5  the index holds exactly the free blocks: keys strictly increasing in
- *       order, parent priority >= child priority, aug correct;
+ *   I5  the index holds exactly the free blocks.  Position tree: each free
+ *       block's bit is set (and psize/poff describe it), no other bit is,
+ *       every maximum equals a recount.  Bins: every node names the free
+ *       block that owns it, in the right bin; treaps: keys strictly
+ *       increasing, parent priority >= child priority, aug correct; lists:
+ *       links consistent, stamps in order; the bin bitmap matches;
  *   I6  free_bytes, free_blocks, allocated and alloc_blocks equal a recount;
  *       top_free says whether the last block is free; peak_heap >= heap;
- *   I7  the rover is NIL or a free block; stamps are below next_stamp.
+ *   I7  the rover is PNONE or the position of a free block; stamps are below
+ *       next_stamp.
  *
  * ==== Costs ==================================================================
- * malloc, free, realloc, memalign: O(log n) expected in the number of free
- * blocks (a constant number of treap searches, inserts and deletes).
+ * malloc, free, realloc, memalign: O(log n) in the number of free blocks
+ * (best fit: O(1) in LIFO/FIFO bins, expected O(log n) in treaps; first,
+ * next, worst: O(log_16 of the positions) plus two groups' blocks, with
+ * compaction amortised O(1)).
  */
 #include "ma_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define HDR 16u
 #define F_ALLOC UINT64_C(1)
 #define F_PREV UINT64_C(2)
 #define F_MASK UINT64_C(15)
 #define NIL UINT32_MAX
+#define NOFF UINT64_MAX               /* no block */
+#define PNONE UINT64_MAX              /* no position */
 #define MAX_ARENA (UINT64_C(1) << 35) /* node names are 32-bit offset/16 */
 #define MAX_DEPTH 512                 /* check: deeper than this is a cycle */
 #define STAMP_LIMIT (UINT32_MAX - (UINT32_C(1) << 20))
-#define NBINS 1024u       /* best/worst fit: exact bins for size / 16 < NBINS */
+#define NBINS 1024u       /* best fit: exact bins for size / 16 < NBINS */
 #define BITMAP_WORDS ((NBINS + 1 + 63) / 64)
+#define PT_LEVELS 10      /* position tree: levels at most (8 for 2^31) */
+#define PT_FLOOR (UINT64_C(1) << 16) /* compaction: never below this many stamps */
 
 typedef struct fnode {
     uint64_t key;         /* the tree's key, fixed while indexed */
-    uint32_t prio;        /* a hash of off16: the treap priority */
-    uint32_t left, right; /* children (slots); left links the spare slots */
+    uint32_t prio;        /* a hash of the slot: the treap priority */
+    uint32_t left, right; /* children or list links; left links the spares */
     uint32_t aug;         /* largest size / 16 in this subtree */
     uint32_t stamp;       /* when the block became free */
     uint32_t off16;       /* the block's offset / 16 */
@@ -108,16 +144,31 @@ typedef struct fl {
     bool trim;
     uint64_t heap, peak_heap;
     bool top_free;
-    bool binned;                /* best and worst fit: size bins */
-    uint32_t roots[NBINS + 1];  /* binned: bins, then the large blocks; else [0] */
-    uint64_t nonempty[BITMAP_WORDS]; /* binned: bit b set iff roots[b] != NIL */
-    uint32_t rover;
-    uint32_t next_stamp, stamp_limit;
     uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
-    fnode *pool;        /* the side pool of treap nodes */
+    /* best fit: bins of pool nodes */
+    bool binned;                /* fit == best */
+    bool lists;                 /* best fit, LIFO/FIFO: exact bins are lists */
+    uint32_t roots[NBINS + 1];  /* bins (treap roots or list heads), then the large blocks */
+    uint32_t tails[NBINS];      /* lists: the last node of each bin */
+    uint64_t nonempty[BITMAP_WORDS]; /* bit b set iff roots[b] != NIL */
+    uint32_t next_stamp, stamp_limit;
+    fnode *pool;        /* the side pool of nodes */
     uint64_t pool_len;  /* bytes reserved for it */
     uint32_t pool_top;  /* slots ever used (high-water mark) */
     uint32_t spare;     /* first reusable slot, NIL: none */
+    /* first, next, worst fit: the position tree */
+    uint64_t *pbits;
+    uint32_t *psize, *poff;     /* LIFO/FIFO only, else NULL */
+    uint32_t *lv[PT_LEVELS];
+    uint64_t lvlen[PT_LEVELS];  /* entries per level (multiples of 16) */
+    int nlv;
+    uint64_t pcap;              /* positions */
+    uint64_t pstamp;            /* LIFO/FIFO: the next stamp */
+    uint64_t pstamp_hw;         /* LIFO/FIFO: the most stamps ever in use */
+    uint64_t pt_floor;          /* compaction: not below this many stamps */
+    void *pmap;
+    uint64_t pmap_len;
+    uint64_t rover;             /* next fit: a position, PNONE: the start */
     char name[16];
 } fl;
 
@@ -140,13 +191,13 @@ static inline void set_footer(fl *h, uint64_t off, uint64_t size)
     *hdr(h, off + size - 8) = size;
 }
 
-static inline fnode *node(const fl *h, uint32_t x) { return &h->pool[x]; }
-
-/* The slot field of the free block at off. */
-static inline uint32_t *slot_of(const fl *h, uint64_t off)
+/* The tag field of the free block at off (node slot or stamp). */
+static inline uint32_t *tag_of(const fl *h, uint64_t off)
 {
     return (uint32_t *)(void *)ma_ptr(&h->base, off + 8);
 }
+
+static inline fnode *node(const fl *h, uint32_t x) { return &h->pool[x]; }
 
 static inline uint32_t size16(const fl *h, uint32_t x)
 {
@@ -167,32 +218,25 @@ static inline uint32_t okey(const fl *h, uint32_t x)
     }
 }
 
-/* The bin (binned policies) of a block of size16 units. */
+/* The bin of a block of size16 units. */
 static inline uint32_t bin_of(uint32_t size16) { return size16 < NBINS ? size16 : NBINS; }
 
 /*
- * The key a node is indexed by.  Ordered policies (first, next): the order
- * key.  Binned policies (best, worst): in an exact bin every block has the
- * same size, so the order key; among the large blocks (size / 16 << 32) |
- * order key, so the smallest key at or above need << 32 is the best fit.
+ * The key a node is indexed by: in an exact bin every block has the same
+ * size, so the order key; among the large blocks (size / 16 << 32) | order
+ * key, so the smallest key at or above need << 32 is the best fit.
  */
 static inline uint64_t compute_key(const fl *h, uint32_t x)
 {
     uint64_t k = okey(h, x);
-    if (h->binned && size16(h, x) >= NBINS)
+    if (size16(h, x) >= NBINS)
         k |= (uint64_t)size16(h, x) << 32;
     return k;
 }
 
 static inline uint64_t key(const fl *h, uint32_t x) { return node(h, x)->key; }
 
-static inline uint32_t *tree_of(fl *h, uint32_t x)
-{
-    return &h->roots[h->binned ? bin_of(size16(h, x)) : 0];
-}
-
-/* Priority: a hash of the node's slot, so that a node can take another
- * block in place (reindex) without breaking the heap order. */
+/* Priority: a hash of the node's slot. */
 static inline uint32_t prio_of(uint32_t x)
 {
     x ^= x >> 16;
@@ -205,13 +249,13 @@ static inline uint32_t prio_of(uint32_t x)
 
 static inline uint32_t prio(const fl *h, uint32_t x) { return node(h, x)->prio; }
 
-/* ---- the treap ------------------------------------------------------------------ */
+/* ---- best fit: the treaps ------------------------------------------------------------------ */
 
 static inline void update(const fl *h, uint32_t x)
 {
     fnode *n = node(h, x);
     uint32_t m = size16(h, x);
-    if (h->binned && m < NBINS) { /* an exact bin: every size in it is m */
+    if (m < NBINS) { /* an exact bin: every size in it is m */
         n->aug = m;
         return;
     }
@@ -291,36 +335,6 @@ static uint32_t erase(const fl *h, uint32_t t, uint64_t kx)
     return t;
 }
 
-/* The first node in key order whose block has at least `need` units. */
-static uint32_t first_fit(const fl *h, uint32_t t, uint32_t need)
-{
-    while (t != NIL && node(h, t)->aug >= need) {
-        fnode *n = node(h, t);
-        if (n->left != NIL && node(h, n->left)->aug >= need)
-            t = n->left;
-        else if (size16(h, t) >= need)
-            return t;
-        else
-            t = n->right;
-    }
-    return NIL;
-}
-
-/* The first node with key >= k whose block has at least `need` units. */
-static uint32_t fit_from(const fl *h, uint32_t t, uint64_t k, uint32_t need)
-{
-    while (t != NIL && node(h, t)->aug >= need && key(h, t) < k)
-        t = node(h, t)->right;
-    if (t == NIL || node(h, t)->aug < need)
-        return NIL;
-    uint32_t r = fit_from(h, node(h, t)->left, k, need);
-    if (r != NIL)
-        return r;
-    if (size16(h, t) >= need)
-        return t;
-    return first_fit(h, node(h, t)->right, need);
-}
-
 /* The node with the smallest key >= k in the tree at t. */
 static uint32_t lower_bound(const fl *h, uint32_t t, uint64_t k)
 {
@@ -336,23 +350,32 @@ static uint32_t lower_bound(const fl *h, uint32_t t, uint64_t k)
     return best;
 }
 
-/* ---- stamps ------------------------------------------------------------------------ */
+/* ---- best fit: stamps ------------------------------------------------------------------ */
 
-/* Visit the index in key order (iteratively: a corrupt tree cannot recurse
- * without bound).  Returns the number of nodes, or SIZE_MAX if it is deeper
- * than MAX_DEPTH or holds more than `limit` nodes. */
+/* Visit every node of the bins (lists from head to tail, treaps in key
+ * order; iteratively, so that a corrupt index cannot recurse without
+ * bound).  Returns the number of nodes, or SIZE_MAX if a treap is deeper
+ * than MAX_DEPTH or the bins hold more than `limit` nodes. */
 static size_t in_order(const fl *h, uint64_t limit,
-                       void (*visit)(const fl *h, uint32_t x, void *ctx),
+                       void (*visit)(const fl *h, uint32_t x, uint32_t bin, void *ctx),
                        void *ctx)
 {
     uint32_t stack[MAX_DEPTH];
     size_t n = 0;
-    for (uint32_t r = 0; r <= (h->binned ? NBINS : 0); r++) {
+    for (uint32_t r = 0; r <= NBINS; r++) {
+        if (h->lists && r < NBINS) {
+            for (uint32_t t = h->roots[r]; t != NIL; t = node(h, t)->right) {
+                if (t >= h->pool_top || ++n > limit)
+                    return SIZE_MAX;
+                visit(h, t, r, ctx);
+            }
+            continue;
+        }
         size_t sp = 0;
         uint32_t t = h->roots[r];
         while (t != NIL || sp) {
             while (t != NIL) {
-                if (sp == MAX_DEPTH)
+                if (sp == MAX_DEPTH || t >= h->pool_top)
                     return SIZE_MAX;
                 stack[sp++] = t;
                 t = node(h, t)->left;
@@ -360,7 +383,7 @@ static size_t in_order(const fl *h, uint64_t limit,
             t = stack[--sp];
             if (++n > limit)
                 return SIZE_MAX;
-            visit(h, t, ctx);
+            visit(h, t, r, ctx);
             t = node(h, t)->right;
         }
     }
@@ -378,17 +401,18 @@ struct packer {
     size_t n;
 };
 
-static void pack_stamp(const fl *h, uint32_t x, void *ctx)
+static void pack_stamp(const fl *h, uint32_t x, uint32_t bin, void *ctx)
 {
+    (void)bin;
     struct packer *p = ctx;
     p->out[p->n++] = (uint64_t)node(h, x)->stamp << 32 | x;
 }
 
 /*
- * Stamps are 32-bit: before they run out, renumber the free blocks 1..n in
- * stamp order.  Relative order is kept, so every key keeps its place and
- * the tree stays valid.  Amortised O(1) per stamp.  If the temporary array
- * cannot be had, try again later (the limit leaves 2^20 stamps of room).
+ * Node stamps are 32-bit: before they run out, renumber the free blocks
+ * 1..n in stamp order.  Relative order is kept, so every key keeps its place
+ * and every tree stays valid.  Amortised O(1) per stamp.  If the temporary
+ * array cannot be had, try again later (the limit leaves 2^20 stamps).
  */
 static void renumber_stamps(fl *h)
 {
@@ -411,7 +435,7 @@ static void renumber_stamps(fl *h)
     free(tmp);
 }
 
-/* ---- the index with its counters and the rover ---------------------------------------- */
+/* ---- best fit: the bins ------------------------------------------------------------------ */
 
 static uint32_t slot_alloc(fl *h)
 {
@@ -423,103 +447,63 @@ static uint32_t slot_alloc(fl *h)
     return h->pool_top++; /* the pool is sized so that this cannot overflow */
 }
 
-/*
- * Make node x describe the free block [off, off+size) with a fresh stamp,
- * and write the block's header, footer and slot.  Linking the node into a
- * tree is the caller's business.
- */
-static void bind(fl *h, uint32_t x, uint64_t off, uint64_t size,
-                 uint64_t prev_flag)
+static inline void bin_mark(fl *h, uint32_t b, bool nonempty)
 {
-    if (h->next_stamp >= h->stamp_limit)
-        renumber_stamps(h);
-    *hdr(h, off) = size | prev_flag;
-    set_footer(h, off, size);
-    *slot_of(h, off) = x;
-    fnode *n = node(h, x);
-    n->off16 = (uint32_t)(off >> 4);
-    n->size16 = (uint32_t)(size >> 4);
-    n->stamp = h->next_stamp++;
-    n->key = compute_key(h, x);
-}
-
-/* Make [off, off+size) a free block and index it. */
-static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
-{
-    uint32_t x = slot_alloc(h);
-    fnode *n = node(h, x);
-    n->left = n->right = NIL;
-    n->prio = prio_of(x);
-    bind(h, x, off, size, prev_flag);
-    uint32_t *root = tree_of(h, x);
-    *root = insert(h, *root, x, n->key, n->prio);
-    if (h->binned) {
-        uint32_t b = bin_of(n->size16);
+    if (nonempty)
         h->nonempty[b >> 6] |= UINT64_C(1) << (b & 63);
-    }
-    h->free_bytes += size;
-    h->free_blocks++;
-}
-
-/*
- * Address order, first and next fit: the free block of node x becomes
- * [off, off + size) without leaving its place in the order (the caller
- * guarantees that no other free block lies between the old and the new
- * offset).  Only the subtree maxima on the path from the root change.
- */
-static void reindex(fl *h, uint32_t x, uint64_t off, uint64_t size,
-                    uint64_t prev_flag)
-{
-    uint32_t path[MAX_DEPTH];
-    size_t depth = 0;
-    uint64_t k = key(h, x);
-    for (uint32_t t = h->roots[0]; t != x && t != NIL && depth < MAX_DEPTH;) {
-        path[depth++] = t; /* (x missing from the tree: check reports it) */
-        t = k < key(h, t) ? node(h, t)->left : node(h, t)->right;
-    }
-    h->free_bytes = h->free_bytes + size - ((uint64_t)size16(h, x) << 4);
-    bind(h, x, off, size, prev_flag);
-    update(h, x);
-    while (depth)
-        update(h, path[--depth]);
-}
-
-/* Can a block keep its node when it moves or grows (address order, one tree)? */
-static inline bool in_place_ok(const fl *h)
-{
-    return !h->binned && h->order == MA_ORDER_ADDRESS;
-}
-
-/* The node with the smallest order key > k (NIL: none); next fit only. */
-static uint32_t successor(const fl *h, uint64_t k)
-{
-    return k == UINT64_MAX ? NIL : lower_bound(h, h->roots[0], k + 1);
-}
-
-/* Take the free block at off out of the index (before changing its header).
- * A rover on it moves to the block that followed it. */
-static void index_remove(fl *h, uint64_t off)
-{
-    uint32_t x = *slot_of(h, off);
-    uint64_t k = key(h, x);
-    uint32_t *root = tree_of(h, x);
-    *root = erase(h, *root, k);
-    if (h->binned && *root == NIL) {
-        uint32_t b = bin_of(size16(h, x));
+    else
         h->nonempty[b >> 6] &= ~(UINT64_C(1) << (b & 63));
-    }
-    h->free_bytes -= (uint64_t)size16(h, x) << 4;
-    h->free_blocks--;
-    if (h->rover == x)
-        h->rover = successor(h, k); /* by the order key (unused in best fit) */
-    node(h, x)->left = h->spare;
-    h->spare = x;
 }
 
-/* The slot of the free block at off (the rover is kept as a slot). */
-static inline uint32_t slot_at(const fl *h, uint64_t off) { return *slot_of(h, off); }
+/* Index node x (its block already written) in its bin. */
+static void bin_add(fl *h, uint32_t x)
+{
+    fnode *n = node(h, x);
+    uint32_t b = bin_of(n->size16);
+    n->left = n->right = NIL;
+    if (h->lists && b < NBINS) {
+        if (h->order == MA_ORDER_LIFO) { /* the newest first: push at the head */
+            n->right = h->roots[b];
+            if (n->right != NIL)
+                node(h, n->right)->left = x;
+            else
+                h->tails[b] = x;
+            h->roots[b] = x;
+        } else { /* FIFO: the oldest first: append at the tail */
+            n->left = h->tails[b];
+            if (n->left != NIL)
+                node(h, n->left)->right = x;
+            else
+                h->roots[b] = x;
+            h->tails[b] = x;
+        }
+    } else {
+        n->prio = prio_of(x);
+        h->roots[b] = insert(h, h->roots[b], x, n->key, n->prio);
+    }
+    bin_mark(h, b, true);
+}
 
-/* ---- placement ------------------------------------------------------------------------ */
+/* Take node x out of its bin. */
+static void bin_remove(fl *h, uint32_t x)
+{
+    fnode *n = node(h, x);
+    uint32_t b = bin_of(n->size16);
+    if (h->lists && b < NBINS) {
+        if (n->left != NIL)
+            node(h, n->left)->right = n->right;
+        else
+            h->roots[b] = n->right;
+        if (n->right != NIL)
+            node(h, n->right)->left = n->left;
+        else
+            h->tails[b] = n->left;
+    } else {
+        h->roots[b] = erase(h, h->roots[b], n->key);
+    }
+    if (h->roots[b] == NIL)
+        bin_mark(h, b, false);
+}
 
 /* The first non-empty bin at or above b (NBINS + 1: none). */
 static uint32_t bin_at_or_above(const fl *h, uint32_t b)
@@ -555,48 +539,401 @@ static uint32_t leftmost(const fl *h, uint32_t t)
     return t;
 }
 
+/* Best fit: the free block for `need` units (NOFF: none). */
+static uint64_t bins_find(const fl *h, uint32_t need)
+{
+    uint32_t b = bin_at_or_above(h, bin_of(need)), x;
+    if (b < NBINS) /* exact bin: every block fits; the first in order */
+        x = h->lists ? h->roots[b] : leftmost(h, h->roots[b]);
+    else if (b == NBINS)
+        x = lower_bound(h, h->roots[NBINS], (uint64_t)need << 32);
+    else
+        return NOFF;
+    return x == NIL ? NOFF : off_of(h, x);
+}
+
+/* ---- first, next, worst fit: the position tree ----------------------------------------- */
+
+static inline bool pt_stamped(const fl *h) { return h->psize != NULL; }
+
+static inline uint64_t pos_of_stamp(const fl *h, uint64_t s)
+{
+    return h->order == MA_ORDER_LIFO ? h->pcap - 1 - s : s;
+}
+
+/* The position of the indexed free block at off. */
+static inline uint64_t pos_of_block(const fl *h, uint64_t off)
+{
+    return pt_stamped(h) ? pos_of_stamp(h, *tag_of(h, off)) : off >> 4;
+}
+
+/* Size / 16 of the block at the occupied position p. */
+static inline uint32_t pt_size(const fl *h, uint64_t p)
+{
+    return pt_stamped(h) ? h->psize[p] : (uint32_t)(*hdr(h, p << 4) >> 4);
+}
+
+static inline uint64_t pt_off(const fl *h, uint64_t p)
+{
+    return pt_stamped(h) ? (uint64_t)h->poff[p] << 4 : p << 4;
+}
+
+static inline bool pt_has(const fl *h, uint64_t p)
+{
+    return (h->pbits[p >> 6] >> (p & 63)) & 1;
+}
+
+/* The index of the first of a[from..15] that is >= need (>= 1), else 16. */
+static inline unsigned first_ge(const uint32_t *a, uint32_t need, unsigned from)
+{
+    unsigned mask = 0;
+#if defined(__SSE2__)
+    const __m128i bias = _mm_set1_epi32(INT32_MIN);
+    const __m128i lim = _mm_set1_epi32((int)(int32_t)((need - 1) ^ UINT32_C(0x80000000)));
+    for (unsigned i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(a + 4 * i));
+        __m128i gt = _mm_cmpgt_epi32(_mm_xor_si128(v, bias), lim);
+        mask |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(gt)) << (4 * i);
+    }
+#else
+    for (unsigned j = 0; j < 16; j++)
+        mask |= (unsigned)(a[j] >= need) << j;
+#endif
+    mask &= ~0u << from; /* from <= 16 < 32 */
+    return mask ? (unsigned)__builtin_ctz(mask) : 16;
+}
+
+static inline uint32_t max16(const uint32_t *a)
+{
+    uint32_t m = 0;
+    for (unsigned j = 0; j < 16; j++)
+        m = a[j] > m ? a[j] : m;
+    return m;
+}
+
+/* The largest size / 16 among the blocks of group g (0: none). */
+static uint32_t group_max(const fl *h, uint64_t g)
+{
+    uint32_t m = 0;
+    for (uint64_t bits = h->pbits[g]; bits; bits &= bits - 1) {
+        uint32_t s = pt_size(h, g * 64 + (uint64_t)__builtin_ctzll(bits));
+        m = s > m ? s : m;
+    }
+    return m;
+}
+
+/* Group g gained a block of v units: raise the maxima above it. */
+static void pt_raise(fl *h, uint64_t g, uint32_t v)
+{
+    for (int k = 0; k < h->nlv && h->lv[k][g] < v; k++, g >>= 4)
+        h->lv[k][g] = v;
+}
+
+/* Group g lost a block of `old` units, which was its maximum: recount. */
+static void pt_refresh(fl *h, uint64_t g, uint32_t old)
+{
+    uint32_t v = group_max(h, g);
+    for (int k = 0;; k++) {
+        h->lv[k][g] = v;
+        if (v == old || k + 1 == h->nlv)
+            return;
+        g >>= 4;
+        if (h->lv[k + 1][g] != old) /* the maximum above came from elsewhere */
+            return;
+        v = max16(&h->lv[k][g << 4]);
+    }
+}
+
+/* The first block of group g at or after position p (p in g) with at least
+ * `need` units. */
+static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
+{
+    uint64_t bits = h->pbits[g] & (~UINT64_C(0) << (p & 63));
+    for (; bits; bits &= bits - 1) {
+        uint64_t q = g * 64 + (uint64_t)__builtin_ctzll(bits);
+        if (pt_size(h, q) >= need)
+            return q;
+    }
+    return PNONE;
+}
+
+/* The first occupied position >= p whose block has at least `need` (>= 1)
+ * units (PNONE: none). */
+static uint64_t pt_find(const fl *h, uint64_t p, uint32_t need)
+{
+    if (p >= h->pcap)
+        return PNONE;
+    uint64_t i = p >> 6;
+    if (h->lv[0][i] >= need) {
+        uint64_t q = group_find(h, i, p, need);
+        if (q != PNONE)
+            return q;
+    }
+    int k = 0;
+    for (;; k++, i >>= 4) { /* climb to a level with a fitting right sibling */
+        uint64_t base = i & ~UINT64_C(15);
+        unsigned j = first_ge(&h->lv[k][base], need, (unsigned)(i & 15) + 1);
+        if (j < 16) {
+            i = base + j;
+            break;
+        }
+        if (k + 1 == h->nlv)
+            return PNONE;
+    }
+    for (; k > 0; k--) /* descend to the first fitting group */
+        i = (i << 4) + first_ge(&h->lv[k - 1][i << 4], need, 0);
+    return group_find(h, i, i * 64, need);
+}
+
+/* The largest free block, in units of 16 bytes (0: none). */
+static inline uint32_t pt_largest(const fl *h) { return h->lv[h->nlv - 1][0]; }
+
+/* Index the free block [off, off + size), its header already written. */
+static void pt_add(fl *h, uint64_t off, uint64_t size)
+{
+    uint64_t p;
+    uint32_t s16 = (uint32_t)(size >> 4);
+    if (pt_stamped(h)) {
+        uint64_t s = h->pstamp++;
+        if (h->pstamp > h->pstamp_hw)
+            h->pstamp_hw = h->pstamp;
+        *tag_of(h, off) = (uint32_t)s;
+        p = pos_of_stamp(h, s);
+        h->psize[p] = s16;
+        h->poff[p] = (uint32_t)(off >> 4);
+    } else {
+        p = off >> 4;
+    }
+    h->pbits[p >> 6] |= UINT64_C(1) << (p & 63);
+    pt_raise(h, p >> 6, s16);
+}
+
+/* Take the free block [off, off + size) out (its header still intact).  A
+ * rover on it moves to the block that followed it. */
+static void pt_remove(fl *h, uint64_t off, uint64_t size)
+{
+    uint64_t p = pos_of_block(h, off), g = p >> 6;
+    uint32_t s16 = (uint32_t)(size >> 4);
+    h->pbits[g] &= ~(UINT64_C(1) << (p & 63));
+    if (h->lv[0][g] == s16)
+        pt_refresh(h, g, s16);
+    if (h->rover == p)
+        h->rover = pt_find(h, p + 1, 1);
+}
+
+/* The positions in use: [*lo, *hi). */
+static void pt_range(const fl *h, uint64_t *lo, uint64_t *hi)
+{
+    if (!pt_stamped(h)) {
+        *lo = 0;
+        *hi = ma_round_up(h->peak_heap, 16) >> 4;
+    } else if (h->order == MA_ORDER_LIFO) {
+        *lo = h->pcap - h->pstamp_hw;
+        *hi = h->pcap;
+    } else {
+        *lo = 0;
+        *hi = h->pstamp_hw;
+    }
+}
+
+/* The entries of level k that cover positions [lo, hi): [*a, *b). */
+static void pt_level_range(const fl *h, int k, uint64_t lo, uint64_t hi,
+                           uint64_t *a, uint64_t *b)
+{
+    *a = lo >> 6 >> (4 * k);
+    *b = hi > lo ? ((hi - 1) >> 6 >> (4 * k)) + 1 : *a;
+    if (*b > h->lvlen[k])
+        *b = h->lvlen[k];
+}
+
+/*
+ * LIFO, FIFO: renumber the free blocks' stamps 0 .. n-1 in order, so that
+ * positions do not run out.  Runs at the start of an operation, so that no
+ * position is held across it.
+ */
+static void pt_compact(fl *h)
+{
+    uint64_t lo, hi, n = 0;
+    uint64_t rover = PNONE;
+    pt_range(h, &lo, &hi);
+    /* Walk the stamps upward; each block moves down to stamp n <= its own. */
+    for (uint64_t s = 0; s < h->pstamp; s++) {
+        uint64_t p = pos_of_stamp(h, s);
+        if (!pt_has(h, p))
+            continue;
+        uint64_t q = pos_of_stamp(h, n);
+        h->psize[q] = h->psize[p];
+        h->poff[q] = h->poff[p];
+        *tag_of(h, (uint64_t)h->poff[q] << 4) = (uint32_t)n;
+        if (h->rover == p)
+            rover = q;
+        n++;
+    }
+    for (int k = 0; k < h->nlv; k++) {
+        uint64_t a, b;
+        pt_level_range(h, k, lo, hi, &a, &b);
+        memset(h->lv[k] + a, 0, (size_t)(b - a) * sizeof(uint32_t));
+    }
+    memset(h->pbits + (lo >> 6), 0, (size_t)(((hi + 63) >> 6) - (lo >> 6)) * sizeof(uint64_t));
+    for (uint64_t s = 0; s < n; s++) {
+        uint64_t q = pos_of_stamp(h, s);
+        h->pbits[q >> 6] |= UINT64_C(1) << (q & 63);
+        pt_raise(h, q >> 6, h->psize[q]);
+    }
+    h->pstamp = n;
+    h->rover = rover;
+}
+
+static inline void pt_maybe_compact(fl *h)
+{
+    if (pt_stamped(h) &&
+        (h->pstamp + 8 > h->pcap ||
+         (h->pstamp >= h->pt_floor && h->pstamp >= 4 * h->free_blocks + 64)))
+        pt_compact(h);
+}
+
+/* Reserve the position tree for an arena; false: no address space. */
+static bool pt_create(fl *h, uint64_t arena, uint64_t min_block)
+{
+    bool stamped = h->order != MA_ORDER_ADDRESS;
+    uint64_t most_free = arena / (2 * min_block) + 1;
+    h->pcap = stamped ? ma_round_up(2 * most_free + 64, 64) : ma_round_up(arena >> 4, 64);
+    uint64_t len = 0, at[PT_LEVELS + 3];
+    at[0] = 0; /* bits */
+    len = ma_round_up(h->pcap / 8, 64);
+    if (stamped) {
+        at[1] = len;
+        len += ma_round_up(h->pcap * 4, 64);
+        at[2] = len;
+        len += ma_round_up(h->pcap * 4, 64);
+    }
+    uint64_t entries = h->pcap / 64;
+    h->nlv = 0;
+    for (;;) {
+        h->lvlen[h->nlv] = ma_round_up(entries, 16);
+        at[3 + h->nlv] = len;
+        len += h->lvlen[h->nlv] * 4;
+        h->nlv++;
+        if (entries == 1)
+            break;
+        entries = (entries + 15) / 16;
+    }
+    h->pmap_len = ma_round_up(len, ma_page_size());
+    h->pmap = ma_map_zero(h->pmap_len);
+    if (!h->pmap)
+        return false;
+    char *m = h->pmap;
+    h->pbits = (uint64_t *)(void *)m;
+    h->psize = stamped ? (uint32_t *)(void *)(m + at[1]) : NULL;
+    h->poff = stamped ? (uint32_t *)(void *)(m + at[2]) : NULL;
+    for (int k = 0; k < h->nlv; k++)
+        h->lv[k] = (uint32_t *)(void *)(m + at[3 + k]);
+    return true;
+}
+
+/* Bytes of the position tree in use. */
+static uint64_t pt_bytes(const fl *h)
+{
+    uint64_t lo, hi, total = 0;
+    pt_range(h, &lo, &hi);
+    total += (hi - lo + 63) / 8 + (pt_stamped(h) ? (hi - lo) * 8 : 0);
+    for (int k = 0; k < h->nlv; k++) {
+        uint64_t a, b;
+        pt_level_range(h, k, lo, hi, &a, &b);
+        total += (b - a) * 4;
+    }
+    return total;
+}
+
+/* ---- the index, for every policy --------------------------------------------------------- */
+
+/*
+ * Make [off, off+size) a free block: write its header and footer, and index
+ * it (a fresh stamp: it becomes free now).
+ */
+static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
+{
+    *hdr(h, off) = size | prev_flag;
+    set_footer(h, off, size);
+    if (h->binned) {
+        if (h->next_stamp >= h->stamp_limit)
+            renumber_stamps(h);
+        uint32_t x = slot_alloc(h);
+        *tag_of(h, off) = x;
+        fnode *n = node(h, x);
+        n->off16 = (uint32_t)(off >> 4);
+        n->size16 = (uint32_t)(size >> 4);
+        n->stamp = h->next_stamp++;
+        n->key = compute_key(h, x);
+        bin_add(h, x);
+    } else {
+        pt_add(h, off, size);
+    }
+    h->free_bytes += size;
+    h->free_blocks++;
+}
+
+/* Take the free block at off out of the index (before changing its header).
+ * A rover on it moves to the block that followed it. */
+static void index_remove(fl *h, uint64_t off)
+{
+    uint64_t size = bsize(h, off);
+    if (h->binned) {
+        uint32_t x = *tag_of(h, off);
+        bin_remove(h, x);
+        node(h, x)->left = h->spare;
+        h->spare = x;
+    } else {
+        pt_remove(h, off, size);
+    }
+    h->free_bytes -= size;
+    h->free_blocks--;
+}
+
 /* The largest free block, in units of 16 bytes (0: none). */
 static uint32_t largest16(const fl *h)
 {
     if (!h->binned)
-        return h->roots[0] == NIL ? 0 : node(h, h->roots[0])->aug;
+        return pt_largest(h);
     if (h->roots[NBINS] != NIL)
         return node(h, h->roots[NBINS])->aug;
     return highest_bin(h);
 }
 
-/* Find a free block of at least `need` units under the policy. */
-static uint32_t policy_find(fl *h, uint32_t need)
+/* Is the free block at off the rover's (next fit only)? */
+static inline bool is_rover(const fl *h, uint64_t off)
 {
-    if (largest16(h) < need)
-        return NIL;
-    switch (h->fit) {
-    case MA_FIT_BEST: {
-        uint32_t b = bin_at_or_above(h, bin_of(need));
-        if (b < NBINS) /* exact bin: every block fits; first in order */
-            return leftmost(h, h->roots[b]);
-        return lower_bound(h, h->roots[NBINS], (uint64_t)need << 32);
-    }
-    case MA_FIT_WORST: {
-        uint32_t m = largest16(h);
-        if (m >= NBINS)
-            return lower_bound(h, h->roots[NBINS], (uint64_t)m << 32);
-        return leftmost(h, h->roots[m]);
-    }
-    case MA_FIT_NEXT:
-        if (h->rover != NIL) {
-            uint32_t x = fit_from(h, h->roots[0], key(h, h->rover), need);
-            if (x != NIL)
-                return x;
-        }
-        return first_fit(h, h->roots[0], need); /* wrap around */
-    default:
-        return first_fit(h, h->roots[0], need);
-    }
+    return h->fit == MA_FIT_NEXT && h->rover == pos_of_block(h, off);
 }
 
+/* Find a free block of at least `need` units under the policy (NOFF: none). */
+static uint64_t policy_find(fl *h, uint32_t need)
+{
+    if (largest16(h) < need)
+        return NOFF;
+    uint64_t p;
+    switch (h->fit) {
+    case MA_FIT_BEST:
+        return bins_find(h, need);
+    case MA_FIT_WORST:
+        p = pt_find(h, 0, pt_largest(h));
+        break;
+    case MA_FIT_NEXT:
+        p = h->rover != PNONE ? pt_find(h, h->rover, need) : PNONE;
+        if (p == PNONE)
+            p = pt_find(h, 0, need); /* wrap around */
+        break;
+    default:
+        p = pt_find(h, 0, need);
+        break;
+    }
+    return p == PNONE ? NOFF : pt_off(h, p);
+}
+
+/* ---- the heap ------------------------------------------------------------------------- */
+
 /* Grow the heap so that its top is a free block of at least `need` bytes. */
-static ma_status grow(fl *h, uint64_t need, uint32_t *out)
+static ma_status grow(fl *h, uint64_t need, uint64_t *out)
 {
     uint64_t top = h->heap, have = 0, prev_flag = F_PREV;
     if (h->top_free) {
@@ -610,7 +947,7 @@ static ma_status grow(fl *h, uint64_t need, uint32_t *out)
                        "bytes: %llu of the arena's %llu are in use",
                        (unsigned long long)inc, (unsigned long long)h->heap,
                        (unsigned long long)h->base.arena_size);
-    bool was_rover = h->top_free && h->rover == slot_at(h, top);
+    bool was_rover = h->top_free && is_rover(h, top);
     if (h->top_free)
         index_remove(h, top);
     h->heap += inc;
@@ -619,8 +956,8 @@ static ma_status grow(fl *h, uint64_t need, uint32_t *out)
     index_add(h, top, have + inc, prev_flag);
     h->top_free = true;
     if (was_rover)
-        h->rover = slot_at(h, top);
-    *out = slot_at(h, top);
+        h->rover = pos_of_block(h, top);
+    *out = top;
     return MA_OK;
 }
 
@@ -638,14 +975,14 @@ static void maybe_trim(fl *h)
     if (keep >= h->heap)
         return;
     uint64_t prev_flag = *hdr(h, top) & F_PREV;
-    bool was_rover = h->rover == slot_at(h, top);
+    bool was_rover = is_rover(h, top);
     index_remove(h, top);
     ma_arena_discard(&h->base, keep, h->heap - keep);
     h->heap = keep;
     if (keep > top) {
         index_add(h, top, keep - top, prev_flag);
         if (was_rover)
-            h->rover = slot_at(h, top);
+            h->rover = pos_of_block(h, top);
     } else {
         h->top_free = false;
     }
@@ -672,13 +1009,13 @@ static uint64_t block_for(const fl *h, uint64_t n)
 }
 
 /*
- * Allocate from the free block x (already chosen): the allocation takes the
- * low end (after a leading fragment when aligning), the remainder stays free
- * at the high end when it can hold a minimum block.
+ * Allocate from the free block at off (already chosen): the allocation takes
+ * the low end (after a leading fragment when aligning), the remainder stays
+ * free at the high end when it can hold a minimum block.
  */
-static uint64_t place(fl *h, uint32_t x, uint64_t size, uint64_t align)
+static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
 {
-    uint64_t off = off_of(h, x), have = bsize(h, off);
+    uint64_t have = bsize(h, off);
     uint64_t prev_flag = *hdr(h, off) & F_PREV;
     uint64_t lead = 0;
     if (align > MA_ALIGN) {
@@ -688,15 +1025,9 @@ static uint64_t place(fl *h, uint32_t x, uint64_t size, uint64_t align)
         lead = payload - HDR - off;
     }
     uint64_t rest = have - lead - size;
-    if (!lead && rest >= h->min_block && in_place_ok(h)) {
-        /* the remainder takes the chosen block's node and place */
-        set_allocated(h, off, size, prev_flag);
-        reindex(h, x, off + size, rest, F_PREV);
-        if (h->fit == MA_FIT_NEXT)
-            h->rover = x;
-        return off;
-    }
-    uint32_t succ = h->fit == MA_FIT_NEXT ? successor(h, key(h, x)) : NIL;
+    uint64_t succ = PNONE; /* next fit: the chosen block's successor */
+    if (h->fit == MA_FIT_NEXT)
+        succ = pt_find(h, pos_of_block(h, off) + 1, 1);
     index_remove(h, off);
     if (lead) {
         index_add(h, off, lead, prev_flag);
@@ -707,7 +1038,7 @@ static uint64_t place(fl *h, uint32_t x, uint64_t size, uint64_t align)
         set_allocated(h, start, size, prev_flag);
         index_add(h, start + size, rest, F_PREV);
         if (h->fit == MA_FIT_NEXT)
-            h->rover = slot_at(h, start + size);
+            h->rover = pos_of_block(h, start + size);
     } else {
         set_allocated(h, start, have - lead, prev_flag);
         if (h->fit == MA_FIT_NEXT)
@@ -723,16 +1054,17 @@ static ma_status fl_memalign(ma_allocator *a, uint64_t alignment, uint64_t n,
     if (n > a->arena_size || alignment > a->arena_size)
         return ma_fail(a, MA_ENOMEM, "%llu bytes exceed the arena of %llu",
                        (unsigned long long)n, (unsigned long long)a->arena_size);
+    pt_maybe_compact(h);
     uint64_t size = block_for(h, n);
     /* Room for any leading fragment: alignment plus a minimum block. */
     uint64_t need = alignment > MA_ALIGN ? size + alignment + h->min_block : size;
-    uint32_t x = need >> 4 <= UINT32_MAX ? policy_find(h, (uint32_t)(need >> 4)) : NIL;
-    if (x == NIL) {
-        ma_status st = grow(h, need, &x);
+    uint64_t off = need >> 4 <= UINT32_MAX ? policy_find(h, (uint32_t)(need >> 4)) : NOFF;
+    if (off == NOFF) {
+        ma_status st = grow(h, need, &off);
         if (st != MA_OK)
             return st;
     }
-    *addr = place(h, x, size, alignment) + HDR;
+    *addr = place(h, off, size, alignment) + HDR;
     return MA_OK;
 }
 
@@ -754,53 +1086,33 @@ bad:
                    (unsigned long long)addr);
 }
 
-/*
- * Free [off, off+size) and merge it with free neighbours.  In address order
- * (first, next fit) the merged block keeps a neighbour's node: the previous
- * block's (same offset), else the next one's (nothing lies between them).
- */
+/* Free [off, off+size) and merge it with free neighbours. */
 static void release(fl *h, uint64_t off, uint64_t size)
 {
     uint64_t start = off, total = size;
     uint64_t prev_flag = *hdr(h, off) & F_PREV;
     uint64_t next = off + size;
     bool next_free = next < h->heap && !(*hdr(h, next) & F_ALLOC);
-    bool in_place = in_place_ok(h);
-    uint32_t keep = NIL; /* the neighbour's node the merged block takes */
-    bool was_rover = false;
+    bool was_rover = false; /* the lower neighbour holds the rover */
     if (!prev_flag) {
         uint64_t psize = *hdr(h, off - 8);
         start = off - psize;
         total += psize;
         prev_flag = *hdr(h, start) & F_PREV;
-        if (in_place) {
-            keep = slot_at(h, start); /* a rover on it stays on it */
-        } else {
-            was_rover = h->rover == slot_at(h, start);
-            index_remove(h, start);
-        }
+        was_rover = is_rover(h, start);
+        index_remove(h, start);
     }
     if (next_free) {
         total += bsize(h, next);
-        if (in_place && keep == NIL) {
-            keep = slot_at(h, next);
-            if (h->rover == keep) /* its block merges into a lower one */
-                h->rover = successor(h, key(h, keep));
-        } else {
-            index_remove(h, next);
-        }
+        index_remove(h, next); /* a rover on it moves on */
     }
     if (start + total < h->heap)
         *hdr(h, start + total) &= ~F_PREV;
     else
         h->top_free = true;
-    if (keep != NIL) {
-        reindex(h, keep, start, total, prev_flag);
-    } else {
-        index_add(h, start, total, prev_flag);
-        if (was_rover)
-            h->rover = slot_at(h, start);
-    }
+    index_add(h, start, total, prev_flag);
+    if (was_rover)
+        h->rover = pos_of_block(h, start);
     maybe_trim(h);
 }
 
@@ -811,6 +1123,7 @@ static ma_status fl_free(ma_allocator *a, uint64_t addr)
     ma_status st = block_at(h, addr, &off, &size);
     if (st != MA_OK)
         return st;
+    pt_maybe_compact(h);
     h->allocated -= size;
     h->alloc_blocks--;
     release(h, off, size);
@@ -828,6 +1141,7 @@ static ma_status fl_realloc(ma_allocator *a, uint64_t addr, uint64_t n,
     if (n > a->arena_size)
         return ma_fail(a, MA_ENOMEM, "%llu bytes exceed the arena",
                        (unsigned long long)n);
+    pt_maybe_compact(h);
     uint64_t want = block_for(h, n), prev_flag = *hdr(h, off) & F_PREV;
     uint64_t next = off + size;
     bool next_free = next < h->heap && !(*hdr(h, next) & F_ALLOC);
@@ -877,7 +1191,8 @@ static void fl_stats(ma_allocator *a, ma_stats *st)
     st->largest_free = (uint64_t)largest16(h) << 4;
     st->heap_size = h->heap;
     st->peak_heap_size = h->peak_heap;
-    st->metadata_bytes = sizeof *h + (uint64_t)h->pool_top * sizeof(fnode);
+    st->metadata_bytes = sizeof *h + (h->binned ? (uint64_t)h->pool_top * sizeof(fnode)
+                                                : pt_bytes(h));
 }
 
 static ma_status fl_walk(ma_allocator *a, ma_walk_fn fn, void *ctx)
@@ -908,6 +1223,25 @@ struct census {
     ma_status st;
 };
 
+/* I5 (position tree): the free block at b is indexed at its position. */
+static ma_status pt_check_block(fl *h, const ma_block *b)
+{
+    uint64_t p = b->offset >> 4;
+    if (pt_stamped(h)) {
+        uint32_t s = *tag_of(h, b->offset);
+        if (s >= h->pstamp) /* I7 */
+            return ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx has a "
+                           "stamp from the future", (unsigned long long)b->offset);
+        p = pos_of_stamp(h, s);
+    }
+    if (!pt_has(h, p) || (pt_stamped(h) &&
+                          ((uint64_t)h->psize[p] << 4 != b->size ||
+                           (uint64_t)h->poff[p] << 4 != b->offset)))
+        return ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is missing "
+                       "from the free-block index", (unsigned long long)b->offset);
+    return MA_OK;
+}
+
 static int census_block(const ma_block *b, void *p)
 {
     struct census *c = p;
@@ -937,6 +1271,8 @@ static int census_block(const ma_block *b, void *p)
                             (unsigned long long)b->offset);
             return 1;
         }
+        if (!h->binned && (c->st = pt_check_block(h, b)) != MA_OK)
+            return 1;
         c->free_bytes += b->size;
         c->free_blocks++;
     }
@@ -945,67 +1281,157 @@ static int census_block(const ma_block *b, void *p)
     return 0;
 }
 
-struct tree_check {
+/* I5, I7 (position tree): as many bits as free blocks (each of which
+ * census found at its position), every maximum right, the rover. */
+static ma_status pt_check(fl *h)
+{
+    ma_allocator *a = &h->base;
+    uint64_t lo, hi, bits = 0;
+    pt_range(h, &lo, &hi);
+    for (uint64_t g = lo >> 6; g < (hi + 63) >> 6; g++)
+        bits += (uint64_t)__builtin_popcountll(h->pbits[g]);
+    if (bits != h->free_blocks)
+        return ma_fail(a, MA_ECORRUPT, "the free-block index holds %llu "
+                       "entries for %llu free blocks", (unsigned long long)bits,
+                       (unsigned long long)h->free_blocks);
+    for (int k = 0; k < h->nlv; k++) {
+        uint64_t from, to;
+        pt_level_range(h, k, lo, hi, &from, &to);
+        if (k == h->nlv - 1)
+            from = 0, to = 1;
+        for (uint64_t i = from; i < to; i++) {
+            uint32_t want = k ? max16(&h->lv[k - 1][i << 4]) : group_max(h, i);
+            if (h->lv[k][i] != want)
+                return ma_fail(a, MA_ECORRUPT, "the free-block index: maximum "
+                               "%u at level %d entry %llu, should be %u",
+                               h->lv[k][i], k, (unsigned long long)i, want);
+        }
+    }
+    if (h->rover != PNONE && (h->rover >= h->pcap || !pt_has(h, h->rover)))
+        return ma_fail(a, MA_ECORRUPT, "the rover is not an indexed free block");
+    return MA_OK;
+}
+
+struct bin_check {
+    fl *h;
     uint64_t nodes;
+    uint32_t last_bin, last;
     ma_status st;
 };
 
-/* I5 for the subtree at t, whose keys must lie in (lo, hi). */
-static ma_status check_subtree(fl *h, uint32_t t, uint32_t tree, uint64_t lo,
-                               bool has_lo,
-                               uint64_t hi, bool has_hi, unsigned depth,
-                               uint64_t *count)
+/* I5 (bins): node x, met in bin b, describes the free block that owns it,
+ * and lists keep their order and links. */
+static void check_node(const fl *hc, uint32_t x, uint32_t b, void *ctx)
+{
+    struct bin_check *c = ctx;
+    fl *h = c->h;
+    (void)hc;
+    if (c->st != MA_OK)
+        return;
+    c->nodes++;
+    uint64_t off = off_of(h, x);
+    fnode *n = node(h, x);
+    if (off + h->min_block > h->heap || (*hdr(h, off) & F_ALLOC) ||
+        bsize(h, off) < h->min_block || bsize(h, off) > h->heap - off ||
+        *tag_of(h, off) != x || (uint64_t)n->size16 << 4 != bsize(h, off)) {
+        c->st = ma_fail(&h->base, MA_ECORRUPT, "the free-block index names "
+                        "0x%llx, which is not the free block that owns that "
+                        "node", (unsigned long long)off);
+        return;
+    }
+    if (n->stamp >= h->next_stamp || bin_of(n->size16) != b ||
+        n->key != compute_key(h, x)) {
+        c->st = ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is indexed "
+                        "under a stale key, stamp or bin", (unsigned long long)off);
+        return;
+    }
+    if (h->lists && b < NBINS) {
+        bool first = c->last_bin != b;
+        uint32_t prev = first ? NIL : c->last;
+        bool ordered = first || (h->order == MA_ORDER_LIFO
+                                     ? node(h, prev)->stamp > n->stamp
+                                     : node(h, prev)->stamp < n->stamp);
+        if (n->left != prev || !ordered || (n->right == NIL && h->tails[b] != x))
+            c->st = ma_fail(&h->base, MA_ECORRUPT, "the list of bin %u is "
+                            "broken or out of order at 0x%llx", b,
+                            (unsigned long long)off);
+    }
+    c->last_bin = b;
+    c->last = x;
+}
+
+/* I5 (treaps) for the subtree at t, whose keys must lie in (lo, hi). */
+static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
+                               uint64_t hi, bool has_hi, unsigned depth)
 {
     ma_allocator *a = &h->base;
     if (t == NIL)
         return MA_OK;
-    if (depth > MAX_DEPTH || ++*count > h->free_blocks)
-        return ma_fail(a, MA_ECORRUPT, "the free-block index has more nodes "
-                       "than the %llu free blocks (or a cycle)",
-                       (unsigned long long)h->free_blocks);
-    if (t >= h->pool_top)
-        return ma_fail(a, MA_ECORRUPT, "the free-block index names slot %u, "
-                       "beyond the %u in use", t, h->pool_top);
-    uint64_t off = off_of(h, t);
-    if (off + h->min_block > h->heap || (*hdr(h, off) & F_ALLOC) ||
-        bsize(h, off) < h->min_block || bsize(h, off) > h->heap - off ||
-        *slot_of(h, off) != t || (uint64_t)size16(h, t) << 4 != bsize(h, off))
-        return ma_fail(a, MA_ECORRUPT, "the free-block index names 0x%llx, "
-                       "which is not the free block that owns that node",
-                       (unsigned long long)off);
+    if (depth > MAX_DEPTH || t >= h->pool_top)
+        return ma_fail(a, MA_ECORRUPT, "the free-block index is too deep or "
+                       "names slot %u, beyond the %u in use", t, h->pool_top);
     fnode *n = node(h, t);
     uint64_t k = key(h, t);
     if ((has_lo && k <= lo) || (has_hi && k >= hi))
         return ma_fail(a, MA_ECORRUPT, "the free-block index is out of order "
-                       "at 0x%llx", (unsigned long long)off);
-    if (n->stamp >= h->next_stamp)
-        return ma_fail(a, MA_ECORRUPT, "free block 0x%llx has a stamp from "
-                       "the future", (unsigned long long)off);
+                       "at 0x%llx", (unsigned long long)off_of(h, t));
     for (int side = 0; side < 2; side++) {
         uint32_t c = side ? n->right : n->left;
-        if (c != NIL && prio(h, c) > prio(h, t))
+        if (c != NIL && c < h->pool_top && prio(h, c) > prio(h, t))
             return ma_fail(a, MA_ECORRUPT, "the free-block index breaks the "
-                           "heap order at 0x%llx", (unsigned long long)off);
+                           "heap order at 0x%llx", (unsigned long long)off_of(h, t));
     }
-    if (k != compute_key(h, t) || n->prio != prio_of(t) ||
-        (h->binned && bin_of(n->size16) != tree))
-        return ma_fail(a, MA_ECORRUPT, "free block 0x%llx is indexed under "
-                       "a stale key, priority or bin", (unsigned long long)off);
-    ma_status st = check_subtree(h, n->left, tree, lo, has_lo, k, true,
-                                 depth + 1, count);
+    if (n->prio != prio_of(t))
+        return ma_fail(a, MA_ECORRUPT, "free block 0x%llx has a stale "
+                       "priority", (unsigned long long)off_of(h, t));
+    ma_status st = check_subtree(h, n->left, lo, has_lo, k, true, depth + 1);
     if (st == MA_OK)
-        st = check_subtree(h, n->right, tree, k, true, hi, has_hi, depth + 1,
-                           count);
+        st = check_subtree(h, n->right, k, true, hi, has_hi, depth + 1);
     if (st != MA_OK)
         return st;
     uint32_t m = size16(h, t);
-    if (n->left != NIL && node(h, n->left)->aug > m)
-        m = node(h, n->left)->aug;
-    if (n->right != NIL && node(h, n->right)->aug > m)
-        m = node(h, n->right)->aug;
+    if (m >= NBINS) {
+        if (n->left != NIL && node(h, n->left)->aug > m)
+            m = node(h, n->left)->aug;
+        if (n->right != NIL && node(h, n->right)->aug > m)
+            m = node(h, n->right)->aug;
+    }
     if (n->aug != m)
         return ma_fail(a, MA_ECORRUPT, "free block 0x%llx: subtree maximum "
-                       "%u, should be %u", (unsigned long long)off, n->aug, m);
+                       "%u, should be %u", (unsigned long long)off_of(h, t),
+                       n->aug, m);
+    return MA_OK;
+}
+
+static ma_status bins_check(fl *h)
+{
+    ma_allocator *a = &h->base;
+    for (uint32_t r = 0; r <= NBINS; r++) {
+        if (!(h->lists && r < NBINS)) {
+            ma_status st = check_subtree(h, h->roots[r], 0, false, 0, false, 0);
+            if (st != MA_OK)
+                return st;
+        }
+        if (((h->nonempty[r >> 6] >> (r & 63)) & 1) != (h->roots[r] != NIL))
+            return ma_fail(a, MA_ECORRUPT, "the bin bitmap is wrong for bin %u", r);
+    }
+    struct bin_check c = {h, 0, NIL, NIL, MA_OK};
+    size_t n = in_order(h, h->free_blocks, check_node, &c);
+    if (c.st != MA_OK)
+        return c.st;
+    if (n != h->free_blocks)
+        return ma_fail(a, MA_ECORRUPT, "the free-block index holds %s of the "
+                       "%llu free blocks", n == SIZE_MAX ? "more than all (or a cycle)"
+                                                        : "not all",
+                       (unsigned long long)h->free_blocks);
+    uint64_t spares = 0; /* every slot is either in the index or spare */
+    for (uint32_t x = h->spare; x != NIL; x = node(h, x)->left)
+        if (x >= h->pool_top || ++spares > h->pool_top)
+            return ma_fail(a, MA_ECORRUPT, "the spare node list is broken");
+    if (spares + h->free_blocks != h->pool_top)
+        return ma_fail(a, MA_ECORRUPT, "%llu spare and %llu indexed nodes, "
+                       "%u in the pool", (unsigned long long)spares,
+                       (unsigned long long)h->free_blocks, h->pool_top);
     return MA_OK;
 }
 
@@ -1035,33 +1461,7 @@ static ma_status fl_check(ma_allocator *a)
         return ma_fail(a, MA_ECORRUPT, "the heap's top is %s, recorded %s",
                        c.last_free ? "free" : "allocated",
                        h->top_free ? "free" : "allocated");
-    uint64_t count = 0;
-    for (uint32_t r = 0; r <= (h->binned ? NBINS : 0); r++) { /* I5 */
-        uint64_t before = count;
-        if ((st = check_subtree(h, h->roots[r], r, 0, false, 0, false, 0,
-                                &count)) != MA_OK)
-            return st;
-        if (h->binned &&
-            (((h->nonempty[r >> 6] >> (r & 63)) & 1) != (count > before)))
-            return ma_fail(a, MA_ECORRUPT, "the bin bitmap is wrong for "
-                           "bin %u", r);
-    }
-    if (count != h->free_blocks)
-        return ma_fail(a, MA_ECORRUPT, "the free-block index holds %llu of "
-                       "%llu free blocks", (unsigned long long)count,
-                       (unsigned long long)h->free_blocks);
-    if (h->rover != NIL && (h->rover >= h->pool_top ||
-                            lower_bound(h, h->roots[0], key(h, h->rover)) != h->rover)) /* I7 */
-        return ma_fail(a, MA_ECORRUPT, "the rover is not an indexed free block");
-    uint64_t spares = 0; /* every slot is either in the index or spare */
-    for (uint32_t x = h->spare; x != NIL; x = node(h, x)->left)
-        if (x >= h->pool_top || ++spares > h->pool_top)
-            return ma_fail(a, MA_ECORRUPT, "the spare node list is broken");
-    if (spares + h->free_blocks != h->pool_top)
-        return ma_fail(a, MA_ECORRUPT, "%llu spare and %llu indexed nodes, "
-                       "%u in the pool", (unsigned long long)spares,
-                       (unsigned long long)h->free_blocks, h->pool_top);
-    return MA_OK;
+    return h->binned ? bins_check(h) : pt_check(h);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -1070,11 +1470,14 @@ static void fl_init_state(fl *h)
 {
     for (uint32_t r = 0; r <= NBINS; r++)
         h->roots[r] = NIL;
+    for (uint32_t r = 0; r < NBINS; r++)
+        h->tails[r] = NIL;
     memset(h->nonempty, 0, sizeof h->nonempty);
-    h->rover = NIL;
+    h->rover = PNONE;
     h->spare = NIL;
     h->pool_top = 0;
     h->next_stamp = 1;
+    h->pstamp = h->pstamp_hw = 0;
     h->heap = h->peak_heap = 0;
     h->top_free = false;
     h->free_bytes = h->free_blocks = h->allocated = h->alloc_blocks = 0;
@@ -1089,7 +1492,10 @@ static ma_status fl_reset(ma_allocator *a)
 {
     fl *h = as_fl(a);
     ma_arena_discard(a, 0, ma_round_up(a->arena_size, ma_page_size()));
-    ma_discard(h->pool, h->pool_len);
+    if (h->pool)
+        ma_discard(h->pool, h->pool_len);
+    if (h->pmap)
+        ma_discard(h->pmap, h->pmap_len);
     fl_init_state(h);
     return MA_OK;
 }
@@ -1097,8 +1503,12 @@ static ma_status fl_reset(ma_allocator *a)
 static void fl_release(ma_allocator *a)
 {
     fl *h = as_fl(a);
-    ma_unmap(h->pool, h->pool_len);
+    if (h->pool)
+        ma_unmap(h->pool, h->pool_len);
+    if (h->pmap)
+        ma_unmap(h->pmap, h->pmap_len);
     h->pool = NULL;
+    h->pmap = NULL;
 }
 
 static const ma_ops freelist_ops = {
@@ -1144,18 +1554,26 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     h->fit = cfg->fit;
     h->order = cfg->order;
-    h->binned = cfg->fit == MA_FIT_BEST || cfg->fit == MA_FIT_WORST;
+    h->binned = cfg->fit == MA_FIT_BEST;
+    h->lists = h->binned && cfg->order != MA_ORDER_ADDRESS;
     h->growth = growth;
     h->min_block = min_block;
     h->prealloc = cfg->prealloc;
     h->trim = cfg->trim != 0;
     h->stamp_limit = cfg->stamp_limit && cfg->stamp_limit < STAMP_LIMIT
                          ? cfg->stamp_limit : STAMP_LIMIT;
-    /* Free blocks are never adjacent: at most one per 2 * min_block bytes. */
-    uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
-    h->pool_len = ma_round_up(slots * sizeof(fnode), ma_page_size());
-    h->pool = ma_map_zero(h->pool_len);
-    if (!h->pool) {
+    h->pt_floor = cfg->stamp_limit ? cfg->stamp_limit : PT_FLOOR;
+    bool mapped;
+    if (h->binned) {
+        /* Free blocks are never adjacent: at most one per 2 * min_block bytes. */
+        uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
+        h->pool_len = ma_round_up(slots * sizeof(fnode), ma_page_size());
+        h->pool = ma_map_zero(h->pool_len);
+        mapped = h->pool != NULL;
+    } else {
+        mapped = pt_create(h, cfg->arena_size, min_block);
+    }
+    if (!mapped) {
         ma_destroy(&h->base);
         return MA_ESYS;
     }
@@ -1167,4 +1585,3 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     *out = &h->base;
     return MA_OK;
 }
-

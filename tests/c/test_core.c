@@ -192,15 +192,23 @@ static void test_freelist_corruption_detected(void)
     EXPECT(strstr(ma_last_error(a), "footer") != NULL);
     ma_destroy(a);
 
+    /* The tag of a free block names its index entry: a stamp (first fit,
+     * FIFO) or a node slot (best fit, LIFO).  A wrong one must be seen. */
+    for (int fit = MA_FIT_BEST; fit <= MA_FIT_FIRST; fit++) {
+        c.fit = fit;
+        c.order = fit == MA_FIT_BEST ? MA_ORDER_LIFO : MA_ORDER_FIFO;
+        EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+        p = must_malloc(a, 100);
+        must_malloc(a, 100);
+        EXPECT(ma_free(a, p) == MA_OK);
+        EXPECT(ma_check(a) == MA_OK);
+        uint32_t bad = 0x7777;
+        memcpy((unsigned char *)ma_arena_base(a) + 8, &bad, sizeof bad);
+        EXPECT(ma_check(a) == MA_ECORRUPT);
+        ma_destroy(a);
+    }
     c.fit = MA_FIT_FIRST;
-    EXPECT(ma_freelist_create(&c, &a) == MA_OK);
-    p = must_malloc(a, 100);
-    must_malloc(a, 100);
-    EXPECT(ma_free(a, p) == MA_OK);
-    uint32_t bad = 0x7777; /* the free block's tree node: left child */
-    memcpy((unsigned char *)ma_arena_base(a) + 8, &bad, sizeof bad);
-    EXPECT(ma_check(a) == MA_ECORRUPT);
-    ma_destroy(a);
+    c.order = MA_ORDER_ADDRESS;
 
     c.arena_size = 1000; /* not a multiple of 16 */
     EXPECT(ma_freelist_create(&c, &a) == MA_EINVAL && a == NULL);
