@@ -135,6 +135,7 @@ typedef struct fnode {
     uint32_t stamp;       /* when the block became free */
     uint32_t off16;       /* the block's offset / 16 */
     uint32_t size16;      /* the block's size / 16 */
+    uint32_t up;          /* pairing heaps: the parent or previous sibling */
 } fnode;
 
 typedef struct fl {
@@ -235,6 +236,13 @@ static inline uint64_t compute_key(const fl *h, uint32_t x)
 }
 
 static inline uint64_t key(const fl *h, uint32_t x) { return node(h, x)->key; }
+
+/* The kind of bin b: a list, a pairing heap, else a treap. */
+static inline bool is_list(const fl *h, uint32_t b) { return h->lists && b < NBINS; }
+static inline bool is_heap(const fl *h, uint32_t b)
+{
+    return h->binned && !h->lists && b < NBINS;
+}
 
 /* Priority: a hash of the node's slot. */
 static inline uint32_t prio_of(uint32_t x)
@@ -353,9 +361,10 @@ static uint32_t lower_bound(const fl *h, uint32_t t, uint64_t k)
 /* ---- best fit: stamps ------------------------------------------------------------------ */
 
 /* Visit every node of the bins (lists from head to tail, treaps in key
- * order; iteratively, so that a corrupt index cannot recurse without
- * bound).  Returns the number of nodes, or SIZE_MAX if a treap is deeper
- * than MAX_DEPTH or the bins hold more than `limit` nodes. */
+ * order, pairing heaps in preorder; iteratively, so that a corrupt index
+ * cannot recurse without bound).  Returns the number of nodes, or SIZE_MAX
+ * if a treap is deeper than MAX_DEPTH, the bins hold more than `limit`
+ * nodes, or a heap's links go round in circles. */
 static size_t in_order(const fl *h, uint64_t limit,
                        void (*visit)(const fl *h, uint32_t x, uint32_t bin, void *ctx),
                        void *ctx)
@@ -363,7 +372,36 @@ static size_t in_order(const fl *h, uint64_t limit,
     uint32_t stack[MAX_DEPTH];
     size_t n = 0;
     for (uint32_t r = 0; r <= NBINS; r++) {
-        if (h->lists && r < NBINS) {
+        if (is_heap(h, r)) {
+            uint64_t steps = 0; /* each link is followed at most twice */
+            for (uint32_t t = h->roots[r]; t != NIL;) {
+                if (t >= h->pool_top || ++n > limit)
+                    return SIZE_MAX;
+                visit(h, t, r, ctx);
+                if (node(h, t)->left != NIL) {
+                    t = node(h, t)->left;
+                    continue;
+                }
+                while (t != NIL && node(h, t)->right == NIL) { /* climb */
+                    uint32_t u = node(h, t)->up;
+                    while (u != NIL && u < h->pool_top && node(h, u)->left != t) {
+                        t = u; /* back along the siblings */
+                        u = node(h, t)->up;
+                        if (++steps > 2 * limit + 2)
+                            return SIZE_MAX;
+                    }
+                    if (u >= h->pool_top && u != NIL)
+                        return SIZE_MAX;
+                    t = u;
+                    if (++steps > 2 * limit + 2)
+                        return SIZE_MAX;
+                }
+                if (t != NIL)
+                    t = node(h, t)->right;
+            }
+            continue;
+        }
+        if (is_list(h, r)) {
             for (uint32_t t = h->roots[r]; t != NIL; t = node(h, t)->right) {
                 if (t >= h->pool_top || ++n > limit)
                     return SIZE_MAX;
@@ -455,13 +493,84 @@ static inline void bin_mark(fl *h, uint32_t b, bool nonempty)
         h->nonempty[b >> 6] &= ~(UINT64_C(1) << (b & 63));
 }
 
+/*
+ * Best fit, AO: an exact bin is a pairing heap ordered by offset (left = the
+ * first child, right = the next sibling, up = the parent of a first child or
+ * the previous sibling of the others).  Insertion is O(1); removing the
+ * minimum, or any node, pairs up the node's children: amortised O(log n).
+ */
+static uint32_t ph_meld(const fl *h, uint32_t a, uint32_t b)
+{
+    if (a == NIL || (b != NIL && node(h, b)->off16 < node(h, a)->off16)) {
+        uint32_t t = a;
+        a = b;
+        b = t;
+    }
+    if (a == NIL)
+        return NIL;
+    fnode *A = node(h, a);
+    A->right = A->up = NIL;
+    if (b != NIL) { /* b becomes a's first child */
+        fnode *B = node(h, b);
+        B->right = A->left;
+        if (A->left != NIL)
+            node(h, A->left)->up = b;
+        B->up = a;
+        A->left = b;
+    }
+    return a;
+}
+
+/* Meld a list of siblings into one heap: pairs left to right, then the
+ * pairs right to left. */
+static uint32_t ph_merge_pairs(const fl *h, uint32_t c)
+{
+    uint32_t acc = NIL; /* the melded pairs, newest first, linked by right */
+    while (c != NIL) {
+        uint32_t b = node(h, c)->right;
+        uint32_t next = b != NIL ? node(h, b)->right : NIL;
+        uint32_t m = ph_meld(h, c, b);
+        node(h, m)->right = acc;
+        acc = m;
+        c = next;
+    }
+    uint32_t r = NIL;
+    while (acc != NIL) {
+        uint32_t next = node(h, acc)->right;
+        r = ph_meld(h, r, acc);
+        acc = next;
+    }
+    return r;
+}
+
+/* Take x out of the pairing heap at *root. */
+static void ph_remove(const fl *h, uint32_t *root, uint32_t x)
+{
+    fnode *X = node(h, x);
+    uint32_t sub = ph_merge_pairs(h, X->left);
+    if (*root == x) {
+        *root = sub;
+        return;
+    }
+    uint32_t u = X->up;
+    if (node(h, u)->left == x)
+        node(h, u)->left = X->right;
+    else
+        node(h, u)->right = X->right;
+    if (X->right != NIL)
+        node(h, X->right)->up = u;
+    *root = ph_meld(h, *root, sub);
+}
+
 /* Index node x (its block already written) in its bin. */
 static void bin_add(fl *h, uint32_t x)
 {
     fnode *n = node(h, x);
     uint32_t b = bin_of(n->size16);
-    n->left = n->right = NIL;
-    if (h->lists && b < NBINS) {
+    n->left = n->right = n->up = NIL;
+    if (is_heap(h, b)) {
+        h->roots[b] = ph_meld(h, h->roots[b], x);
+    } else if (is_list(h, b)) {
         if (h->order == MA_ORDER_LIFO) { /* the newest first: push at the head */
             n->right = h->roots[b];
             if (n->right != NIL)
@@ -489,7 +598,9 @@ static void bin_remove(fl *h, uint32_t x)
 {
     fnode *n = node(h, x);
     uint32_t b = bin_of(n->size16);
-    if (h->lists && b < NBINS) {
+    if (is_heap(h, b)) {
+        ph_remove(h, &h->roots[b], x);
+    } else if (is_list(h, b)) {
         if (n->left != NIL)
             node(h, n->left)->right = n->right;
         else
@@ -531,20 +642,12 @@ static uint32_t highest_bin(const fl *h)
     return 0;
 }
 
-static uint32_t leftmost(const fl *h, uint32_t t)
-{
-    if (t != NIL)
-        while (node(h, t)->left != NIL)
-            t = node(h, t)->left;
-    return t;
-}
-
 /* Best fit: the free block for `need` units (NOFF: none). */
 static uint64_t bins_find(const fl *h, uint32_t need)
 {
     uint32_t b = bin_at_or_above(h, bin_of(need)), x;
     if (b < NBINS) /* exact bin: every block fits; the first in order */
-        x = h->lists ? h->roots[b] : leftmost(h, h->roots[b]);
+        x = h->roots[b]; /* a list's head, a heap's root */
     else if (b == NBINS)
         x = lower_bound(h, h->roots[NBINS], (uint64_t)need << 32);
     else
@@ -1345,7 +1448,25 @@ static void check_node(const fl *hc, uint32_t x, uint32_t b, void *ctx)
                         "under a stale key, stamp or bin", (unsigned long long)off);
         return;
     }
-    if (h->lists && b < NBINS) {
+    if (is_heap(h, b)) {
+        bool root = h->roots[b] == x;
+        if (root && (n->up != NIL || n->right != NIL))
+            c->st = ma_fail(&h->base, MA_ECORRUPT, "the heap of bin %u has a "
+                            "root with a parent or sibling", b);
+        uint32_t prev = x;
+        uint64_t seen = 0;
+        for (uint32_t k = n->left; k != NIL && c->st == MA_OK; k = node(h, k)->right) {
+            if (k >= h->pool_top || node(h, k)->up != prev ||
+                node(h, k)->off16 <= n->off16)
+                c->st = ma_fail(&h->base, MA_ECORRUPT, "the heap of bin %u is "
+                                "broken or out of order below 0x%llx", b,
+                                (unsigned long long)off);
+            prev = k;
+            if (++seen > h->free_blocks) /* a cycle */
+                break;
+        }
+    }
+    if (is_list(h, b)) {
         bool first = c->last_bin != b;
         uint32_t prev = first ? NIL : c->last;
         bool ordered = first || (h->order == MA_ORDER_LIFO
@@ -1407,7 +1528,7 @@ static ma_status bins_check(fl *h)
 {
     ma_allocator *a = &h->base;
     for (uint32_t r = 0; r <= NBINS; r++) {
-        if (!(h->lists && r < NBINS)) {
+        if (!is_list(h, r) && !is_heap(h, r)) {
             ma_status st = check_subtree(h, h->roots[r], 0, false, 0, false, 0);
             if (st != MA_OK)
                 return st;
