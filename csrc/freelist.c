@@ -138,6 +138,14 @@ typedef struct fnode {
     uint32_t up;          /* pairing heaps: the parent or previous sibling */
 } fnode;
 
+typedef struct wentry {
+    uint64_t key;   /* size / 16 << 32 | tie (larger: earlier in the order) */
+    uint32_t slot;  /* the block's tag; wpos[slot] is this entry's index */
+    uint32_t off16; /* the block's offset / 16 */
+} wentry;
+
+enum { IX_BINS, IX_PTREE, IX_HEAP }; /* best; first and next; worst */
+
 typedef struct fl {
     ma_allocator base; /* must come first */
     int fit, order;
@@ -146,6 +154,7 @@ typedef struct fl {
     uint64_t heap, peak_heap;
     bool top_free;
     uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
+    int kind;                   /* IX_BINS, IX_PTREE or IX_HEAP */
     /* best fit: bins of pool nodes */
     bool binned;                /* fit == best */
     bool lists;                 /* best fit, LIFO/FIFO: exact bins are lists */
@@ -170,6 +179,13 @@ typedef struct fl {
     void *pmap;
     uint64_t pmap_len;
     uint64_t rover;             /* next fit: a position, PNONE: the start */
+    /* worst fit: the heap */
+    wentry *wh;                 /* entries 0 .. wn-1 */
+    uint32_t *wpos;             /* slot -> entry index; spare slots: the next spare */
+    uint64_t wn;
+    uint32_t wslots, wspare;    /* slots ever used; first reusable, NIL: none */
+    void *wmap;
+    uint64_t wmap_len;
     char name[16];
 } fl;
 
@@ -948,6 +964,129 @@ static uint64_t pt_bytes(const fl *h)
     return total;
 }
 
+/* ---- worst fit: a 4-ary max-heap ------------------------------------------------------ */
+
+/* Entry i's children are 4i+1 .. 4i+4: with entry 1 on a 64-byte boundary
+ * they share one cache line. */
+static inline uint32_t wh_tie(const fl *h, uint64_t off, uint32_t stamp)
+{
+    switch (h->order) {
+    case MA_ORDER_LIFO: return stamp;                  /* the newest first */
+    case MA_ORDER_FIFO: return ~stamp;                 /* the oldest first */
+    default: return ~(uint32_t)(off >> 4);             /* the lowest first */
+    }
+}
+
+static inline void wh_put(fl *h, uint64_t i, wentry e)
+{
+    h->wh[i] = e;
+    h->wpos[e.slot] = (uint32_t)i;
+}
+
+static void wh_sift_up(fl *h, uint64_t i)
+{
+    wentry e = h->wh[i];
+    while (i > 0) {
+        uint64_t parent = (i - 1) / 4;
+        if (h->wh[parent].key >= e.key)
+            break;
+        wh_put(h, i, h->wh[parent]);
+        i = parent;
+    }
+    wh_put(h, i, e);
+}
+
+static void wh_sift_down(fl *h, uint64_t i)
+{
+    wentry e = h->wh[i];
+    for (;;) {
+        uint64_t c = 4 * i + 1, best = i;
+        uint64_t bkey = e.key;
+        for (uint64_t j = c; j < c + 4 && j < h->wn; j++)
+            if (h->wh[j].key > bkey) {
+                bkey = h->wh[j].key;
+                best = j;
+            }
+        if (best == i)
+            break;
+        wh_put(h, i, h->wh[best]);
+        i = best;
+    }
+    wh_put(h, i, e);
+}
+
+static int cmp_u64(const void *x, const void *y);
+
+/* The stamp in entry e's key (LIFO, FIFO). */
+static inline uint32_t wh_stamp(const fl *h, wentry e)
+{
+    return h->order == MA_ORDER_LIFO ? (uint32_t)e.key : ~(uint32_t)e.key;
+}
+
+/*
+ * Stamps are 32-bit: before they run out, renumber the free blocks 1..n in
+ * stamp order.  Relative order is kept, so the heap stays valid.  Amortised
+ * O(1) per stamp; if the temporary array cannot be had, try again later.
+ */
+static void wh_renumber(fl *h)
+{
+    if (h->order == MA_ORDER_ADDRESS) { /* ties by offset: stamps unused */
+        h->next_stamp = 1;
+        return;
+    }
+    uint64_t *tmp = malloc((size_t)(h->wn ? h->wn : 1) * sizeof *tmp);
+    if (!tmp)
+        return;
+    for (uint64_t i = 0; i < h->wn; i++)
+        tmp[i] = (uint64_t)wh_stamp(h, h->wh[i]) << 32 | i;
+    qsort(tmp, (size_t)h->wn, sizeof *tmp, cmp_u64);
+    for (uint64_t j = 0; j < h->wn; j++) {
+        wentry *e = &h->wh[(uint32_t)tmp[j]];
+        e->key = (e->key & ~(uint64_t)UINT32_MAX) | wh_tie(h, 0, (uint32_t)(j + 1));
+    }
+    h->next_stamp = (uint32_t)(h->wn + 1);
+    free(tmp);
+}
+
+/* Index the free block [off, off + size) (header written); returns its slot. */
+static uint32_t wh_add(fl *h, uint64_t off, uint64_t size)
+{
+    if (h->next_stamp >= h->stamp_limit)
+        wh_renumber(h);
+    uint32_t x = h->wspare;
+    if (x != NIL)
+        h->wspare = h->wpos[x];
+    else
+        x = h->wslots++;
+    uint32_t s16 = (uint32_t)(size >> 4);
+    uint32_t stamp = h->next_stamp++;
+    wentry e = {(uint64_t)s16 << 32 | wh_tie(h, off, stamp), x, (uint32_t)(off >> 4)};
+    h->wh[h->wn] = e;
+    wh_sift_up(h, h->wn++);
+    return x;
+}
+
+/* Take out the free block whose slot is x. */
+static void wh_remove(fl *h, uint32_t x)
+{
+    uint64_t i = h->wpos[x], last = --h->wn;
+    if (i != last) {
+        uint64_t old = h->wh[i].key;
+        wh_put(h, i, h->wh[last]);
+        if (h->wh[i].key > old)
+            wh_sift_up(h, i);
+        else
+            wh_sift_down(h, i);
+    }
+    h->wpos[x] = h->wspare;
+    h->wspare = x;
+}
+
+static inline uint32_t wh_largest(const fl *h)
+{
+    return h->wn ? (uint32_t)(h->wh[0].key >> 32) : 0;
+}
+
 /* ---- the index, for every policy --------------------------------------------------------- */
 
 /*
@@ -969,6 +1108,8 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
         n->stamp = h->next_stamp++;
         n->key = compute_key(h, x);
         bin_add(h, x);
+    } else if (h->kind == IX_HEAP) {
+        *tag_of(h, off) = wh_add(h, off, size);
     } else {
         pt_add(h, off, size);
     }
@@ -986,6 +1127,8 @@ static void index_remove(fl *h, uint64_t off)
         bin_remove(h, x);
         node(h, x)->left = h->spare;
         h->spare = x;
+    } else if (h->kind == IX_HEAP) {
+        wh_remove(h, *tag_of(h, off));
     } else {
         pt_remove(h, off, size);
     }
@@ -996,7 +1139,9 @@ static void index_remove(fl *h, uint64_t off)
 /* The largest free block, in units of 16 bytes (0: none). */
 static uint32_t largest16(const fl *h)
 {
-    if (!h->binned)
+    if (h->kind == IX_HEAP)
+        return wh_largest(h);
+    if (h->kind == IX_PTREE)
         return pt_largest(h);
     if (h->roots[NBINS] != NIL)
         return node(h, h->roots[NBINS])->aug;
@@ -1018,9 +1163,8 @@ static uint64_t policy_find(fl *h, uint32_t need)
     switch (h->fit) {
     case MA_FIT_BEST:
         return bins_find(h, need);
-    case MA_FIT_WORST:
-        p = pt_find(h, 0, pt_largest(h));
-        break;
+    case MA_FIT_WORST: /* the heap's top: the largest, first in order */
+        return (uint64_t)h->wh[0].off16 << 4;
     case MA_FIT_NEXT:
         p = h->rover != PNONE ? pt_find(h, h->rover, need) : PNONE;
         if (p == PNONE)
@@ -1294,8 +1438,10 @@ static void fl_stats(ma_allocator *a, ma_stats *st)
     st->largest_free = (uint64_t)largest16(h) << 4;
     st->heap_size = h->heap;
     st->peak_heap_size = h->peak_heap;
-    st->metadata_bytes = sizeof *h + (h->binned ? (uint64_t)h->pool_top * sizeof(fnode)
-                                                : pt_bytes(h));
+    uint64_t index = h->kind == IX_BINS ? (uint64_t)h->pool_top * sizeof(fnode)
+                   : h->kind == IX_HEAP ? (uint64_t)h->wslots * (sizeof(wentry) + 4)
+                                        : pt_bytes(h);
+    st->metadata_bytes = sizeof *h + index;
 }
 
 static ma_status fl_walk(ma_allocator *a, ma_walk_fn fn, void *ctx)
@@ -1345,6 +1491,20 @@ static ma_status pt_check_block(fl *h, const ma_block *b)
     return MA_OK;
 }
 
+/* I5 (worst fit): the free block at b is in the heap under the right key. */
+static ma_status wh_check_block(fl *h, const ma_block *b)
+{
+    uint32_t x = *tag_of(h, b->offset);
+    wentry e = x < h->wslots && h->wpos[x] < h->wn ? h->wh[h->wpos[x]] : (wentry){0, NIL, 0};
+    if (e.slot != x || (uint64_t)e.off16 << 4 != b->offset || (e.key >> 32) << 4 != b->size ||
+        (h->order == MA_ORDER_ADDRESS && (uint32_t)e.key != wh_tie(h, b->offset, 0)) ||
+        (h->order != MA_ORDER_ADDRESS && wh_stamp(h, e) >= h->next_stamp))
+        return ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is missing "
+                       "from the free-block heap, or has a stale key",
+                       (unsigned long long)b->offset);
+    return MA_OK;
+}
+
 static int census_block(const ma_block *b, void *p)
 {
     struct census *c = p;
@@ -1374,7 +1534,9 @@ static int census_block(const ma_block *b, void *p)
                             (unsigned long long)b->offset);
             return 1;
         }
-        if (!h->binned && (c->st = pt_check_block(h, b)) != MA_OK)
+        if (h->kind == IX_PTREE && (c->st = pt_check_block(h, b)) != MA_OK)
+            return 1;
+        if (h->kind == IX_HEAP && (c->st = wh_check_block(h, b)) != MA_OK)
             return 1;
         c->free_bytes += b->size;
         c->free_blocks++;
@@ -1382,6 +1544,29 @@ static int census_block(const ma_block *b, void *p)
     c->prev_alloc = b->allocated;
     c->last_free = !b->allocated;
     return 0;
+}
+
+/* I5 (worst fit): one entry per free block, the heap order, the spares. */
+static ma_status wh_check(fl *h)
+{
+    ma_allocator *a = &h->base;
+    if (h->wn != h->free_blocks)
+        return ma_fail(a, MA_ECORRUPT, "the free-block heap holds %llu entries "
+                       "for %llu free blocks", (unsigned long long)h->wn,
+                       (unsigned long long)h->free_blocks);
+    for (uint64_t i = 1; i < h->wn; i++)
+        if (h->wh[(i - 1) / 4].key <= h->wh[i].key)
+            return ma_fail(a, MA_ECORRUPT, "the free-block heap is out of "
+                           "order at entry %llu", (unsigned long long)i);
+    uint64_t spares = 0;
+    for (uint32_t x = h->wspare; x != NIL; x = h->wpos[x])
+        if (x >= h->wslots || ++spares > h->wslots)
+            return ma_fail(a, MA_ECORRUPT, "the spare slot list is broken");
+    if (spares + h->wn != h->wslots)
+        return ma_fail(a, MA_ECORRUPT, "%llu spare and %llu used slots, %u "
+                       "in all", (unsigned long long)spares,
+                       (unsigned long long)h->wn, h->wslots);
+    return MA_OK;
 }
 
 /* I5, I7 (position tree): as many bits as free blocks (each of which
@@ -1582,7 +1767,7 @@ static ma_status fl_check(ma_allocator *a)
         return ma_fail(a, MA_ECORRUPT, "the heap's top is %s, recorded %s",
                        c.last_free ? "free" : "allocated",
                        h->top_free ? "free" : "allocated");
-    return h->binned ? bins_check(h) : pt_check(h);
+    return h->kind == IX_BINS ? bins_check(h) : h->kind == IX_HEAP ? wh_check(h) : pt_check(h);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -1599,6 +1784,9 @@ static void fl_init_state(fl *h)
     h->pool_top = 0;
     h->next_stamp = 1;
     h->pstamp = h->pstamp_hw = 0;
+    h->wn = 0;
+    h->wslots = 0;
+    h->wspare = NIL;
     h->heap = h->peak_heap = 0;
     h->top_free = false;
     h->free_bytes = h->free_blocks = h->allocated = h->alloc_blocks = 0;
@@ -1617,6 +1805,8 @@ static ma_status fl_reset(ma_allocator *a)
         ma_discard(h->pool, h->pool_len);
     if (h->pmap)
         ma_discard(h->pmap, h->pmap_len);
+    if (h->wmap)
+        ma_discard(h->wmap, h->wmap_len);
     fl_init_state(h);
     return MA_OK;
 }
@@ -1628,8 +1818,11 @@ static void fl_release(ma_allocator *a)
         ma_unmap(h->pool, h->pool_len);
     if (h->pmap)
         ma_unmap(h->pmap, h->pmap_len);
+    if (h->wmap)
+        ma_unmap(h->wmap, h->wmap_len);
     h->pool = NULL;
     h->pmap = NULL;
+    h->wmap = NULL;
 }
 
 static const ma_ops freelist_ops = {
@@ -1676,6 +1869,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     h->fit = cfg->fit;
     h->order = cfg->order;
     h->binned = cfg->fit == MA_FIT_BEST;
+    h->kind = h->binned ? IX_BINS : cfg->fit == MA_FIT_WORST ? IX_HEAP : IX_PTREE;
     h->lists = h->binned && cfg->order != MA_ORDER_ADDRESS;
     h->growth = growth;
     h->min_block = min_block;
@@ -1691,6 +1885,16 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
         h->pool_len = ma_round_up(slots * sizeof(fnode), ma_page_size());
         h->pool = ma_map_zero(h->pool_len);
         mapped = h->pool != NULL;
+    } else if (h->kind == IX_HEAP) {
+        uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
+        uint64_t at = ma_round_up(64 + slots * sizeof(wentry), 64);
+        h->wmap_len = ma_round_up(at + slots * 4, ma_page_size());
+        h->wmap = ma_map_zero(h->wmap_len);
+        mapped = h->wmap != NULL;
+        if (mapped) { /* entry 1 on a line boundary: so are 4i+1 .. 4i+4 */
+            h->wh = (wentry *)(void *)((char *)h->wmap + 64 - sizeof(wentry));
+            h->wpos = (uint32_t *)(void *)((char *)h->wmap + at);
+        }
     } else {
         mapped = pt_create(h, cfg->arena_size, min_block);
     }

@@ -98,7 +98,7 @@ typedef struct ma_freelist_config {
     uint64_t prealloc;    /* heap bytes taken at creation, 0 or >= min_block */
     uint64_t min_block;   /* a multiple of 16, at least 32 (0: 32) */
     int trim;             /* give the heap's free top back (non-zero: on) */
-    uint32_t stamp_limit; /* tests only: renumber stamps past this (0: ~2^32) */
+    uint32_t stamp_limit; /* tests only: renumber or compact stamps from this many on (0: the defaults) */
 } ma_freelist_config;
 
 /*

@@ -27,6 +27,9 @@ for _name in [f"{fit}-{order}" for fit in ma.FITS for order in ("ao", "lifo", "f
 Test_best_ao_trim = _free_list_machine("best-ao", trim=True)
 Test_next_lifo_trim = _free_list_machine("next-lifo", trim=True, prealloc=8192)
 Test_first_fifo_small_steps = _free_list_machine("first-fifo", growth=16, min_block=64)
-# Stamps renumbered every few hundred frees (they are 32-bit in the C core).
+# Stamps renumbered every few hundred frees (best and worst fit: they are
+# 32-bit in the C core), positions compacted (first and next fit, LIFO/FIFO).
 Test_best_lifo_renumbering = _free_list_machine("best-lifo", _stamp_limit=300)
-Test_next_fifo_renumbering = _free_list_machine("next-fifo", _stamp_limit=200)
+Test_worst_fifo_renumbering = _free_list_machine("worst-fifo", _stamp_limit=250)
+Test_next_fifo_compaction = _free_list_machine("next-fifo", _stamp_limit=200)
+Test_first_lifo_compaction = _free_list_machine("first-lifo", _stamp_limit=150)
