@@ -1066,6 +1066,23 @@ static uint32_t wh_add(fl *h, uint64_t off, uint64_t size)
     return x;
 }
 
+/* Slot x now names the free block [off, off + size), which becomes free now
+ * (a fresh stamp): one sift instead of a removal and an insertion. */
+static void wh_rekey(fl *h, uint32_t x, uint64_t off, uint64_t size)
+{
+    if (h->next_stamp >= h->stamp_limit)
+        wh_renumber(h);
+    uint64_t i = h->wpos[x];
+    uint64_t old = h->wh[i].key;
+    uint32_t stamp = h->next_stamp++;
+    h->wh[i].key = (size >> 4) << 32 | wh_tie(h, off, stamp);
+    h->wh[i].off16 = (uint32_t)(off >> 4);
+    if (h->wh[i].key > old)
+        wh_sift_up(h, i);
+    else
+        wh_sift_down(h, i);
+}
+
 /* Take out the free block whose slot is x. */
 static void wh_remove(fl *h, uint32_t x)
 {
@@ -1134,6 +1151,22 @@ static void index_remove(fl *h, uint64_t off)
     }
     h->free_bytes -= size;
     h->free_blocks--;
+}
+
+/*
+ * Worst fit: the free block at `from` (header intact) becomes the free block
+ * [to, to + size), which counts as freed now.  Same result as removing the
+ * one and adding the other, but the heap entry is reused.
+ */
+static void index_move(fl *h, uint64_t from, uint64_t to, uint64_t size,
+                       uint64_t prev_flag)
+{
+    uint32_t x = *tag_of(h, from);
+    h->free_bytes = h->free_bytes - bsize(h, from) + size;
+    *hdr(h, to) = size | prev_flag;
+    set_footer(h, to, size);
+    *tag_of(h, to) = x;
+    wh_rekey(h, x, to, size);
 }
 
 /* The largest free block, in units of 16 bytes (0: none). */
@@ -1235,15 +1268,22 @@ static void maybe_trim(fl *h)
     }
 }
 
-/* Mark the block at off allocated with `size` bytes and fix its neighbour. */
-static void set_allocated(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
+/*
+ * Mark the block at off allocated with `size` bytes and fix its neighbour's
+ * F_PREV, unless the caller writes that header itself (a split remainder:
+ * then the neighbour's line is not read, only written).
+ */
+static void set_allocated(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag,
+                          bool remainder_follows)
 {
     *hdr(h, off) = size | F_ALLOC | prev_flag;
     uint64_t next = off + size;
-    if (next < h->heap)
-        *hdr(h, next) |= F_PREV;
-    else
-        h->top_free = false;
+    if (!remainder_follows) {
+        if (next < h->heap)
+            *hdr(h, next) |= F_PREV;
+        else
+            h->top_free = false;
+    }
     h->allocated += size;
     h->alloc_blocks++;
 }
@@ -1272,6 +1312,11 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
         lead = payload - HDR - off;
     }
     uint64_t rest = have - lead - size;
+    if (h->kind == IX_HEAP && !lead && rest >= h->min_block) {
+        index_move(h, off, off + size, rest, F_PREV); /* the remainder */
+        set_allocated(h, off, size, prev_flag, true);
+        return off;
+    }
     uint64_t succ = PNONE; /* next fit: the chosen block's successor */
     if (h->fit == MA_FIT_NEXT)
         succ = pt_find(h, pos_of_block(h, off) + 1, 1);
@@ -1282,12 +1327,12 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     }
     uint64_t start = off + lead;
     if (rest >= h->min_block) { /* the remainder keeps top_free as it was */
-        set_allocated(h, start, size, prev_flag);
+        set_allocated(h, start, size, prev_flag, true);
         index_add(h, start + size, rest, F_PREV);
         if (h->fit == MA_FIT_NEXT)
             h->rover = pos_of_block(h, start + size);
     } else {
-        set_allocated(h, start, have - lead, prev_flag);
+        set_allocated(h, start, have - lead, prev_flag, false);
         if (h->fit == MA_FIT_NEXT)
             h->rover = succ;
     }
@@ -1341,23 +1386,33 @@ static void release(fl *h, uint64_t off, uint64_t size)
     uint64_t next = off + size;
     bool next_free = next < h->heap && !(*hdr(h, next) & F_ALLOC);
     bool was_rover = false; /* the lower neighbour holds the rover */
+    uint64_t keep = NOFF;   /* worst fit: the neighbour whose entry is reused */
     if (!prev_flag) {
         uint64_t psize = *hdr(h, off - 8);
         start = off - psize;
         total += psize;
         prev_flag = *hdr(h, start) & F_PREV;
         was_rover = is_rover(h, start);
-        index_remove(h, start);
+        if (h->kind == IX_HEAP)
+            keep = start;
+        else
+            index_remove(h, start);
     }
     if (next_free) {
         total += bsize(h, next);
-        index_remove(h, next); /* a rover on it moves on */
+        if (h->kind == IX_HEAP && keep == NOFF)
+            keep = next;
+        else
+            index_remove(h, next); /* a rover on it moves on */
     }
     if (start + total < h->heap)
         *hdr(h, start + total) &= ~F_PREV;
     else
         h->top_free = true;
-    index_add(h, start, total, prev_flag);
+    if (keep != NOFF)
+        index_move(h, keep, start, total, prev_flag);
+    else
+        index_add(h, start, total, prev_flag);
     if (was_rover)
         h->rover = pos_of_block(h, start);
     maybe_trim(h);
@@ -1400,11 +1455,11 @@ static ma_status fl_realloc(ma_allocator *a, uint64_t addr, uint64_t n,
         h->alloc_blocks--;
         uint64_t rest = avail - want;
         if (rest >= h->min_block) {
-            set_allocated(h, off, want, prev_flag);
+            set_allocated(h, off, want, prev_flag, true);
             *hdr(h, off + want) = rest | F_PREV; /* the tail, still unindexed */
             release(h, off + want, rest);        /* merges with a free follower */
         } else {
-            set_allocated(h, off, avail, prev_flag);
+            set_allocated(h, off, avail, prev_flag, false);
         }
         *new_addr = addr;
         return MA_OK;
