@@ -748,7 +748,8 @@ static void pt_raise(fl *h, uint64_t g, uint32_t v)
         h->lv[k][g] = v;
 }
 
-/* Group g lost a block of `old` units, which was its maximum: recount. */
+/* Group g lost a block of `old` units, which was its bound: recount it, and
+ * the bounds above while they came from it. */
 static void pt_refresh(fl *h, uint64_t g, uint32_t old)
 {
     uint32_t v = group_max(h, g);
@@ -757,7 +758,7 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
         if (v == old || k + 1 == h->nlv)
             return;
         g >>= 4;
-        if (h->lv[k + 1][g] != old) /* the maximum above came from elsewhere */
+        if (h->lv[k + 1][g] != old) /* the bound above came from elsewhere */
             return;
         v = max16(&h->lv[k][g << 4]);
     }
@@ -776,36 +777,72 @@ static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
     return PNONE;
 }
 
-/* The first occupied position >= p whose block has at least `need` (>= 1)
- * units (PNONE: none). */
-static uint64_t pt_find(const fl *h, uint64_t p, uint32_t need)
+/*
+ * The first occupied position >= p whose block has at least `need` (>= 1)
+ * units (PNONE: none).  The maxima are upper bounds: a subtree whose bound
+ * promised a fit but holds none gets its bound tightened (to the largest of
+ * its children's bounds, or a group's exact maximum) and the search goes on
+ * to its right.  Every such detour lowers a bound that an earlier removal
+ * left high, so its cost is paid for by that removal.
+ */
+static uint64_t pt_find(fl *h, uint64_t p, uint32_t need)
 {
+    const int top = h->nlv - 1;
+    uint64_t i = 0, q;
+    int k = top;
     if (p >= h->pcap)
         return PNONE;
-    uint64_t i = p >> 6;
-    if (h->lv[0][i] >= need) {
-        uint64_t q = group_find(h, i, p, need);
-        if (q != PNONE)
-            return q;
+    if (p == 0) { /* from the start: straight down from the root */
+        if (h->lv[top][0] < need)
+            return PNONE;
+        goto descend;
     }
-    int k = 0;
-    for (;; k++, i >>= 4) { /* climb to a level with a fitting right sibling */
+    i = p >> 6;
+    if (h->lv[0][i] >= need) {
+        if ((q = group_find(h, i, p, need)) != PNONE)
+            return q;
+        if ((p & 63) == 0) /* the whole group was seen */
+            h->lv[0][i] = group_max(h, i);
+    }
+    k = 0;
+climb: /* to the first level with a fitting sibling right of i */
+    for (;; k++, i >>= 4) {
         uint64_t base = i & ~UINT64_C(15);
         unsigned j = first_ge(&h->lv[k][base], need, (unsigned)(i & 15) + 1);
         if (j < 16) {
             i = base + j;
             break;
         }
-        if (k + 1 == h->nlv)
+        if (k == top) {
+            if (p == 0 && top > 0) /* nothing fits anywhere: tighten the root */
+                h->lv[top][0] = max16(&h->lv[top - 1][0]);
             return PNONE;
+        }
     }
-    for (; k > 0; k--) /* descend to the first fitting group */
-        i = (i << 4) + first_ge(&h->lv[k - 1][i << 4], need, 0);
-    return group_find(h, i, i * 64, need);
+descend:
+    for (; k > 0; k--) {
+        unsigned j = first_ge(&h->lv[k - 1][i << 4], need, 0);
+        if (j == 16) { /* a stale bound */
+            h->lv[k][i] = max16(&h->lv[k - 1][i << 4]);
+            goto climb;
+        }
+        i = (i << 4) + j;
+    }
+    if ((q = group_find(h, i, i * 64, need)) != PNONE)
+        return q;
+    h->lv[0][i] = group_max(h, i);
+    goto climb;
 }
 
-/* The largest free block, in units of 16 bytes (0: none). */
-static inline uint32_t pt_largest(const fl *h) { return h->lv[h->nlv - 1][0]; }
+/* The largest free block, in units of 16 bytes (0: none): exact. */
+static uint32_t pt_largest(fl *h)
+{
+    for (;;) { /* each failed search lowers the root's bound */
+        uint32_t m = h->lv[h->nlv - 1][0];
+        if (m == 0 || pt_find(h, 0, m) != PNONE)
+            return m;
+    }
+}
 
 /* Index the free block [off, off + size), its header already written. */
 static void pt_add(fl *h, uint64_t off, uint64_t size)
@@ -827,14 +864,19 @@ static void pt_add(fl *h, uint64_t off, uint64_t size)
     pt_raise(h, p >> 6, s16);
 }
 
-/* Take the free block [off, off + size) out (its header still intact).  A
- * rover on it moves to the block that followed it. */
-static void pt_remove(fl *h, uint64_t off, uint64_t size)
+/*
+ * Take the free block at off out (its header still intact).  A rover on it
+ * moves to the block that followed it.  `tighten`: recount the bounds that
+ * came from it now (an allocation: the search has just brought their lines
+ * into the cache, and the next search would otherwise stumble on them);
+ * else leave them for pt_find (a neighbour merged into a freed block).
+ */
+static void pt_remove(fl *h, uint64_t off, bool tighten)
 {
     uint64_t p = pos_of_block(h, off), g = p >> 6;
-    uint32_t s16 = (uint32_t)(size >> 4);
+    uint32_t s16 = (uint32_t)(*hdr(h, off) >> 4);
     h->pbits[g] &= ~(UINT64_C(1) << (p & 63));
-    if (h->lv[0][g] == s16)
+    if (tighten && h->lv[0][g] == s16)
         pt_refresh(h, g, s16);
     if (h->rover == p)
         h->rover = pt_find(h, p + 1, 1);
@@ -1135,8 +1177,9 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
 }
 
 /* Take the free block at off out of the index (before changing its header).
- * A rover on it moves to the block that followed it. */
-static void index_remove(fl *h, uint64_t off)
+ * A rover on it moves to the block that followed it.  `chosen`: the block
+ * is being allocated (see pt_remove). */
+static void index_remove_as(fl *h, uint64_t off, bool chosen)
 {
     uint64_t size = bsize(h, off);
     if (h->binned) {
@@ -1147,7 +1190,7 @@ static void index_remove(fl *h, uint64_t off)
     } else if (h->kind == IX_HEAP) {
         wh_remove(h, *tag_of(h, off));
     } else {
-        pt_remove(h, off, size);
+        pt_remove(h, off, chosen);
     }
     h->free_bytes -= size;
     h->free_blocks--;
@@ -1169,8 +1212,10 @@ static void index_move(fl *h, uint64_t from, uint64_t to, uint64_t size,
     wh_rekey(h, x, to, size);
 }
 
+static inline void index_remove(fl *h, uint64_t off) { index_remove_as(h, off, false); }
+
 /* The largest free block, in units of 16 bytes (0: none). */
-static uint32_t largest16(const fl *h)
+static uint32_t largest16(fl *h)
 {
     if (h->kind == IX_HEAP)
         return wh_largest(h);
@@ -1190,14 +1235,12 @@ static inline bool is_rover(const fl *h, uint64_t off)
 /* Find a free block of at least `need` units under the policy (NOFF: none). */
 static uint64_t policy_find(fl *h, uint32_t need)
 {
-    if (largest16(h) < need)
-        return NOFF;
     uint64_t p;
     switch (h->fit) {
     case MA_FIT_BEST:
-        return bins_find(h, need);
+        return largest16(h) < need ? NOFF : bins_find(h, need);
     case MA_FIT_WORST: /* the heap's top: the largest, first in order */
-        return (uint64_t)h->wh[0].off16 << 4;
+        return wh_largest(h) < need ? NOFF : (uint64_t)h->wh[0].off16 << 4;
     case MA_FIT_NEXT:
         p = h->rover != PNONE ? pt_find(h, h->rover, need) : PNONE;
         if (p == PNONE)
@@ -1320,7 +1363,7 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     uint64_t succ = PNONE; /* next fit: the chosen block's successor */
     if (h->fit == MA_FIT_NEXT)
         succ = pt_find(h, pos_of_block(h, off) + 1, 1);
-    index_remove(h, off);
+    index_remove_as(h, off, true);
     if (lead) {
         index_add(h, off, lead, prev_flag);
         prev_flag = 0;
@@ -1625,7 +1668,8 @@ static ma_status wh_check(fl *h)
 }
 
 /* I5, I7 (position tree): as many bits as free blocks (each of which
- * census found at its position), every maximum right, the rover. */
+ * census found at its position), every bound at least the largest block or
+ * bound beneath it, the rover. */
 static ma_status pt_check(fl *h)
 {
     ma_allocator *a = &h->base;
@@ -1643,11 +1687,11 @@ static ma_status pt_check(fl *h)
         if (k == h->nlv - 1)
             from = 0, to = 1;
         for (uint64_t i = from; i < to; i++) {
-            uint32_t want = k ? max16(&h->lv[k - 1][i << 4]) : group_max(h, i);
-            if (h->lv[k][i] != want)
-                return ma_fail(a, MA_ECORRUPT, "the free-block index: maximum "
-                               "%u at level %d entry %llu, should be %u",
-                               h->lv[k][i], k, (unsigned long long)i, want);
+            uint32_t least = k ? max16(&h->lv[k - 1][i << 4]) : group_max(h, i);
+            if (h->lv[k][i] < least)
+                return ma_fail(a, MA_ECORRUPT, "the free-block index: bound "
+                               "%u at level %d entry %llu, below the %u beneath it",
+                               h->lv[k][i], k, (unsigned long long)i, least);
         }
     }
     if (h->rover != PNONE && (h->rover >= h->pcap || !pt_has(h, h->rover)))
