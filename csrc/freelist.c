@@ -172,6 +172,7 @@ typedef struct fl {
     uint32_t *lv[PT_LEVELS];
     uint64_t lvlen[PT_LEVELS];  /* entries per level (multiples of 16) */
     int nlv;
+    int ktop;                   /* the top level in use: lv[ktop][0] covers all */
     uint64_t pcap;              /* positions */
     uint64_t pstamp;            /* LIFO/FIFO: the next stamp */
     uint64_t pstamp_hw;         /* LIFO/FIFO: the most stamps ever in use */
@@ -671,19 +672,14 @@ static uint64_t bins_find(const fl *h, uint32_t need)
     return x == NIL ? NOFF : off_of(h, x);
 }
 
-/* ---- first, next, worst fit: the position tree ----------------------------------------- */
+/* ---- first and next fit: the position tree ---------------------------------------------- */
 
 static inline bool pt_stamped(const fl *h) { return h->psize != NULL; }
-
-static inline uint64_t pos_of_stamp(const fl *h, uint64_t s)
-{
-    return h->order == MA_ORDER_LIFO ? h->pcap - 1 - s : s;
-}
 
 /* The position of the indexed free block at off. */
 static inline uint64_t pos_of_block(const fl *h, uint64_t off)
 {
-    return pt_stamped(h) ? pos_of_stamp(h, *tag_of(h, off)) : off >> 4;
+    return pt_stamped(h) ? *tag_of(h, off) : off >> 4;
 }
 
 /* Size / 16 of the block at the occupied position p. */
@@ -702,8 +698,11 @@ static inline bool pt_has(const fl *h, uint64_t p)
     return (h->pbits[p >> 6] >> (p & 63)) & 1;
 }
 
-/* The index of the first of a[from..15] that is >= need (>= 1), else 16. */
-static inline unsigned first_ge(const uint32_t *a, uint32_t need, unsigned from)
+/* Positions covered by one entry of level k. */
+static inline uint64_t pt_cover(int k) { return UINT64_C(64) << (4 * k); }
+
+/* Bit j set iff a[j] >= need (>= 1), for j in 0..15. */
+static inline unsigned ge_mask(const uint32_t *a, uint32_t need)
 {
     unsigned mask = 0;
 #if defined(__SSE2__)
@@ -718,8 +717,21 @@ static inline unsigned first_ge(const uint32_t *a, uint32_t need, unsigned from)
     for (unsigned j = 0; j < 16; j++)
         mask |= (unsigned)(a[j] >= need) << j;
 #endif
-    mask &= ~0u << from; /* from <= 16 < 32 */
+    return mask;
+}
+
+/* The first j in [from, 16) with a[j] >= need, else 16. */
+static inline unsigned first_ge(const uint32_t *a, uint32_t need, unsigned from)
+{
+    unsigned mask = ge_mask(a, need) & (~0u << from); /* from <= 16 < 32 */
     return mask ? (unsigned)__builtin_ctz(mask) : 16;
+}
+
+/* The last j in [0, below) with a[j] >= need, else 16. */
+static inline unsigned last_ge(const uint32_t *a, uint32_t need, unsigned below)
+{
+    unsigned mask = ge_mask(a, need) & ((1u << below) - 1); /* below <= 16 */
+    return mask ? 31u - (unsigned)__builtin_clz(mask) : 16;
 }
 
 static inline uint32_t max16(const uint32_t *a)
@@ -741,10 +753,10 @@ static uint32_t group_max(const fl *h, uint64_t g)
     return m;
 }
 
-/* Group g gained a block of v units: raise the maxima above it. */
+/* Group g gained a block of v units: raise the bounds above it. */
 static void pt_raise(fl *h, uint64_t g, uint32_t v)
 {
-    for (int k = 0; k < h->nlv && h->lv[k][g] < v; k++, g >>= 4)
+    for (int k = 0; k <= h->ktop && h->lv[k][g] < v; k++, g >>= 4)
         h->lv[k][g] = v;
 }
 
@@ -755,7 +767,7 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
     uint32_t v = group_max(h, g);
     for (int k = 0;; k++) {
         h->lv[k][g] = v;
-        if (v == old || k + 1 == h->nlv)
+        if (v == old || k == h->ktop)
             return;
         g >>= 4;
         if (h->lv[k + 1][g] != old) /* the bound above came from elsewhere */
@@ -777,20 +789,36 @@ static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
     return PNONE;
 }
 
+/* The last block of group g at or before position p (p in g) with at least
+ * `need` units. */
+static uint64_t group_find_down(const fl *h, uint64_t g, uint64_t p, uint32_t need)
+{
+    uint64_t bits = h->pbits[g] & (~UINT64_C(0) >> (63 - (p & 63)));
+    while (bits) {
+        unsigned b = 63u - (unsigned)__builtin_clzll(bits);
+        uint64_t q = g * 64 + b;
+        if (pt_size(h, q) >= need)
+            return q;
+        bits &= ~(UINT64_C(1) << b);
+    }
+    return PNONE;
+}
+
 /*
  * The first occupied position >= p whose block has at least `need` (>= 1)
- * units (PNONE: none).  The maxima are upper bounds: a subtree whose bound
- * promised a fit but holds none gets its bound tightened (to the largest of
- * its children's bounds, or a group's exact maximum) and the search goes on
- * to its right.  Every such detour lowers a bound that an earlier removal
- * left high, so its cost is paid for by that removal.
+ * units (PNONE: none).  The tree is used up to level ktop, whose entry 0
+ * covers every position in use.  The bounds are upper bounds: a subtree
+ * whose bound promised a fit but holds none gets its bound tightened (to
+ * the largest of its children's bounds, or a group's exact maximum) and the
+ * search goes on to its right.  Every such detour lowers a bound that an
+ * earlier removal left high, so its cost is paid for by that removal.
  */
 static uint64_t pt_find(fl *h, uint64_t p, uint32_t need)
 {
-    const int top = h->nlv - 1;
+    const int top = h->ktop;
     uint64_t i = 0, q;
     int k = top;
-    if (p >= h->pcap)
+    if (p >= pt_cover(top))
         return PNONE;
     if (p == 0) { /* from the start: straight down from the root */
         if (h->lv[top][0] < need)
@@ -807,16 +835,16 @@ static uint64_t pt_find(fl *h, uint64_t p, uint32_t need)
     k = 0;
 climb: /* to the first level with a fitting sibling right of i */
     for (;; k++, i >>= 4) {
+        if (k == top) {
+            if (p == 0 && top > 0) /* nothing fits anywhere: tighten the root */
+                h->lv[top][0] = max16(&h->lv[top - 1][0]);
+            return PNONE;
+        }
         uint64_t base = i & ~UINT64_C(15);
         unsigned j = first_ge(&h->lv[k][base], need, (unsigned)(i & 15) + 1);
         if (j < 16) {
             i = base + j;
             break;
-        }
-        if (k == top) {
-            if (p == 0 && top > 0) /* nothing fits anywhere: tighten the root */
-                h->lv[top][0] = max16(&h->lv[top - 1][0]);
-            return PNONE;
         }
     }
 descend:
@@ -834,11 +862,88 @@ descend:
     goto climb;
 }
 
+/* As pt_find, downward: the last occupied position <= p (PNONE: none)
+ * whose block has at least `need` units. */
+static uint64_t pt_find_down(fl *h, uint64_t p, uint32_t need)
+{
+    const int top = h->ktop;
+    uint64_t i = 0, q;
+    int k = top;
+    bool all = p >= pt_cover(top) - 1; /* the search sees every position */
+    if (p == PNONE)
+        return PNONE;
+    if (all) {
+        if (h->lv[top][0] < need)
+            return PNONE;
+        goto descend;
+    }
+    i = p >> 6;
+    if (h->lv[0][i] >= need) {
+        if ((q = group_find_down(h, i, p, need)) != PNONE)
+            return q;
+        if ((p & 63) == 63)
+            h->lv[0][i] = group_max(h, i);
+    }
+    k = 0;
+climb: /* to the first level with a fitting sibling left of i */
+    for (;; k++, i >>= 4) {
+        if (k == top) {
+            if (all && top > 0)
+                h->lv[top][0] = max16(&h->lv[top - 1][0]);
+            return PNONE;
+        }
+        uint64_t base = i & ~UINT64_C(15);
+        unsigned j = last_ge(&h->lv[k][base], need, (unsigned)(i & 15));
+        if (j < 16) {
+            i = base + j;
+            break;
+        }
+    }
+descend:
+    for (; k > 0; k--) {
+        unsigned j = last_ge(&h->lv[k - 1][i << 4], need, 16);
+        if (j == 16) {
+            h->lv[k][i] = max16(&h->lv[k - 1][i << 4]);
+            goto climb;
+        }
+        i = (i << 4) + j;
+    }
+    if ((q = group_find_down(h, i, i * 64 + 63, need)) != PNONE)
+        return q;
+    h->lv[0][i] = group_max(h, i);
+    goto climb;
+}
+
+/* Positions in free-list order: AO and FIFO ascending, LIFO descending. */
+static inline bool pt_down(const fl *h) { return h->order == MA_ORDER_LIFO; }
+
+/* The first position of the order (PNONE: none in use). */
+static inline uint64_t pt_start(const fl *h)
+{
+    if (!pt_down(h))
+        return 0;
+    return h->pstamp ? h->pstamp - 1 : PNONE;
+}
+
+/* The first block at or after p in the order with at least `need` units. */
+static inline uint64_t pt_first(fl *h, uint64_t p, uint32_t need)
+{
+    return pt_down(h) ? pt_find_down(h, p, need) : pt_find(h, p, need);
+}
+
+/* The block after position p in the order (PNONE: p was the last). */
+static inline uint64_t pt_after(fl *h, uint64_t p)
+{
+    if (pt_down(h))
+        return p ? pt_find_down(h, p - 1, 1) : PNONE;
+    return pt_find(h, p + 1, 1);
+}
+
 /* The largest free block, in units of 16 bytes (0: none): exact. */
 static uint32_t pt_largest(fl *h)
 {
     for (;;) { /* each failed search lowers the root's bound */
-        uint32_t m = h->lv[h->nlv - 1][0];
+        uint32_t m = h->lv[h->ktop][0];
         if (m == 0 || pt_find(h, 0, m) != PNONE)
             return m;
     }
@@ -850,15 +955,18 @@ static void pt_add(fl *h, uint64_t off, uint64_t size)
     uint64_t p;
     uint32_t s16 = (uint32_t)(size >> 4);
     if (pt_stamped(h)) {
-        uint64_t s = h->pstamp++;
+        p = h->pstamp++;
         if (h->pstamp > h->pstamp_hw)
             h->pstamp_hw = h->pstamp;
-        *tag_of(h, off) = (uint32_t)s;
-        p = pos_of_stamp(h, s);
+        *tag_of(h, off) = (uint32_t)p;
         h->psize[p] = s16;
         h->poff[p] = (uint32_t)(off >> 4);
     } else {
         p = off >> 4;
+    }
+    while (p >= pt_cover(h->ktop)) { /* one level more in use */
+        h->ktop++;
+        h->lv[h->ktop][0] = max16(&h->lv[h->ktop - 1][0]);
     }
     h->pbits[p >> 6] |= UINT64_C(1) << (p & 63);
     pt_raise(h, p >> 6, s16);
@@ -879,32 +987,20 @@ static void pt_remove(fl *h, uint64_t off, bool tighten)
     if (tighten && h->lv[0][g] == s16)
         pt_refresh(h, g, s16);
     if (h->rover == p)
-        h->rover = pt_find(h, p + 1, 1);
+        h->rover = pt_after(h, p);
 }
 
-/* The positions in use: [*lo, *hi). */
-static void pt_range(const fl *h, uint64_t *lo, uint64_t *hi)
+/* The positions in use: [0, *hi). */
+static uint64_t pt_hi(const fl *h)
 {
-    if (!pt_stamped(h)) {
-        *lo = 0;
-        *hi = ma_round_up(h->peak_heap, 16) >> 4;
-    } else if (h->order == MA_ORDER_LIFO) {
-        *lo = h->pcap - h->pstamp_hw;
-        *hi = h->pcap;
-    } else {
-        *lo = 0;
-        *hi = h->pstamp_hw;
-    }
+    return pt_stamped(h) ? h->pstamp_hw : ma_round_up(h->peak_heap, 16) >> 4;
 }
 
-/* The entries of level k that cover positions [lo, hi): [*a, *b). */
-static void pt_level_range(const fl *h, int k, uint64_t lo, uint64_t hi,
-                           uint64_t *a, uint64_t *b)
+/* The entries of level k that cover positions [0, hi). */
+static uint64_t pt_level_len(const fl *h, int k, uint64_t hi)
 {
-    *a = lo >> 6 >> (4 * k);
-    *b = hi > lo ? ((hi - 1) >> 6 >> (4 * k)) + 1 : *a;
-    if (*b > h->lvlen[k])
-        *b = h->lvlen[k];
+    uint64_t b = hi ? ((hi - 1) >> 6 >> (4 * k)) + 1 : 0;
+    return b < h->lvlen[k] ? b : h->lvlen[k];
 }
 
 /*
@@ -914,30 +1010,22 @@ static void pt_level_range(const fl *h, int k, uint64_t lo, uint64_t hi,
  */
 static void pt_compact(fl *h)
 {
-    uint64_t lo, hi, n = 0;
+    uint64_t hi = pt_hi(h), n = 0;
     uint64_t rover = PNONE;
-    pt_range(h, &lo, &hi);
-    /* Walk the stamps upward; each block moves down to stamp n <= its own. */
-    for (uint64_t s = 0; s < h->pstamp; s++) {
-        uint64_t p = pos_of_stamp(h, s);
+    for (uint64_t p = 0; p < h->pstamp; p++) { /* each block moves down to n <= p */
         if (!pt_has(h, p))
             continue;
-        uint64_t q = pos_of_stamp(h, n);
-        h->psize[q] = h->psize[p];
-        h->poff[q] = h->poff[p];
-        *tag_of(h, (uint64_t)h->poff[q] << 4) = (uint32_t)n;
+        h->psize[n] = h->psize[p];
+        h->poff[n] = h->poff[p];
+        *tag_of(h, (uint64_t)h->poff[n] << 4) = (uint32_t)n;
         if (h->rover == p)
-            rover = q;
+            rover = n;
         n++;
     }
-    for (int k = 0; k < h->nlv; k++) {
-        uint64_t a, b;
-        pt_level_range(h, k, lo, hi, &a, &b);
-        memset(h->lv[k] + a, 0, (size_t)(b - a) * sizeof(uint32_t));
-    }
-    memset(h->pbits + (lo >> 6), 0, (size_t)(((hi + 63) >> 6) - (lo >> 6)) * sizeof(uint64_t));
-    for (uint64_t s = 0; s < n; s++) {
-        uint64_t q = pos_of_stamp(h, s);
+    for (int k = 0; k <= h->ktop; k++)
+        memset(h->lv[k], 0, (size_t)pt_level_len(h, k, hi) * sizeof(uint32_t));
+    memset(h->pbits, 0, (size_t)((hi + 63) >> 6) * sizeof(uint64_t));
+    for (uint64_t q = 0; q < n; q++) {
         h->pbits[q >> 6] |= UINT64_C(1) << (q & 63);
         pt_raise(h, q >> 6, h->psize[q]);
     }
@@ -995,14 +1083,9 @@ static bool pt_create(fl *h, uint64_t arena, uint64_t min_block)
 /* Bytes of the position tree in use. */
 static uint64_t pt_bytes(const fl *h)
 {
-    uint64_t lo, hi, total = 0;
-    pt_range(h, &lo, &hi);
-    total += (hi - lo + 63) / 8 + (pt_stamped(h) ? (hi - lo) * 8 : 0);
-    for (int k = 0; k < h->nlv; k++) {
-        uint64_t a, b;
-        pt_level_range(h, k, lo, hi, &a, &b);
-        total += (b - a) * 4;
-    }
+    uint64_t hi = pt_hi(h), total = (hi + 63) / 8 + (pt_stamped(h) ? hi * 8 : 0);
+    for (int k = 0; k <= h->ktop; k++)
+        total += pt_level_len(h, k, hi) * 4;
     return total;
 }
 
@@ -1242,12 +1325,12 @@ static uint64_t policy_find(fl *h, uint32_t need)
     case MA_FIT_WORST: /* the heap's top: the largest, first in order */
         return wh_largest(h) < need ? NOFF : (uint64_t)h->wh[0].off16 << 4;
     case MA_FIT_NEXT:
-        p = h->rover != PNONE ? pt_find(h, h->rover, need) : PNONE;
+        p = h->rover != PNONE ? pt_first(h, h->rover, need) : PNONE;
         if (p == PNONE)
-            p = pt_find(h, 0, need); /* wrap around */
+            p = pt_first(h, pt_start(h), need); /* wrap around */
         break;
     default:
-        p = pt_find(h, 0, need);
+        p = pt_first(h, pt_start(h), need);
         break;
     }
     return p == PNONE ? NOFF : pt_off(h, p);
@@ -1362,7 +1445,7 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     }
     uint64_t succ = PNONE; /* next fit: the chosen block's successor */
     if (h->fit == MA_FIT_NEXT)
-        succ = pt_find(h, pos_of_block(h, off) + 1, 1);
+        succ = pt_after(h, pos_of_block(h, off));
     index_remove_as(h, off, true);
     if (lead) {
         index_add(h, off, lead, prev_flag);
@@ -1579,7 +1662,7 @@ static ma_status pt_check_block(fl *h, const ma_block *b)
         if (s >= h->pstamp) /* I7 */
             return ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx has a "
                            "stamp from the future", (unsigned long long)b->offset);
-        p = pos_of_stamp(h, s);
+        p = s;
     }
     if (!pt_has(h, p) || (pt_stamped(h) &&
                           ((uint64_t)h->psize[p] << 4 != b->size ||
@@ -1673,20 +1756,21 @@ static ma_status wh_check(fl *h)
 static ma_status pt_check(fl *h)
 {
     ma_allocator *a = &h->base;
-    uint64_t lo, hi, bits = 0;
-    pt_range(h, &lo, &hi);
-    for (uint64_t g = lo >> 6; g < (hi + 63) >> 6; g++)
+    uint64_t hi = pt_hi(h), bits = 0;
+    if (h->ktop < 0 || h->ktop >= h->nlv)
+        return ma_fail(a, MA_ECORRUPT, "the free-block index's top level %d "
+                       "is out of range", h->ktop);
+    if (hi > pt_cover(h->ktop)) /* blocks beyond would be missed: counted below */
+        hi = pt_cover(h->ktop);
+    for (uint64_t g = 0; g < (hi + 63) >> 6; g++)
         bits += (uint64_t)__builtin_popcountll(h->pbits[g]);
     if (bits != h->free_blocks)
         return ma_fail(a, MA_ECORRUPT, "the free-block index holds %llu "
                        "entries for %llu free blocks", (unsigned long long)bits,
                        (unsigned long long)h->free_blocks);
-    for (int k = 0; k < h->nlv; k++) {
-        uint64_t from, to;
-        pt_level_range(h, k, lo, hi, &from, &to);
-        if (k == h->nlv - 1)
-            from = 0, to = 1;
-        for (uint64_t i = from; i < to; i++) {
+    for (int k = 0; k <= h->ktop; k++) {
+        uint64_t to = k == h->ktop ? 1 : pt_level_len(h, k, hi);
+        for (uint64_t i = 0; i < to; i++) {
             uint32_t least = k ? max16(&h->lv[k - 1][i << 4]) : group_max(h, i);
             if (h->lv[k][i] < least)
                 return ma_fail(a, MA_ECORRUPT, "the free-block index: bound "
@@ -1883,6 +1967,7 @@ static void fl_init_state(fl *h)
     h->pool_top = 0;
     h->next_stamp = 1;
     h->pstamp = h->pstamp_hw = 0;
+    h->ktop = 0;
     h->wn = 0;
     h->wslots = 0;
     h->wspare = NIL;
