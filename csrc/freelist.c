@@ -1443,10 +1443,16 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
         set_allocated(h, off, size, prev_flag, true);
         return off;
     }
-    uint64_t succ = PNONE; /* next fit: the chosen block's successor */
-    if (h->fit == MA_FIT_NEXT)
-        succ = pt_after(h, pos_of_block(h, off));
-    index_remove_as(h, off, true);
+    bool next = h->fit == MA_FIT_NEXT;
+    uint64_t p = next ? pos_of_block(h, off) : PNONE, succ = PNONE;
+    if (next)
+        h->rover = PNONE; /* set below: spare index_remove the search */
+    /* Recount the chosen block's bounds at once only where measured to pay:
+     * address-ordered first fit, which searches the same low addresses
+     * every time (elsewhere the next search rarely meets the stale bound). */
+    index_remove_as(h, off, h->fit == MA_FIT_FIRST && h->order == MA_ORDER_ADDRESS);
+    if (next && rest < h->min_block) /* the chosen block's successor */
+        succ = pt_after(h, p);      /* (before a leading fragment joins) */
     if (lead) {
         index_add(h, off, lead, prev_flag);
         prev_flag = 0;
@@ -1455,11 +1461,11 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     if (rest >= h->min_block) { /* the remainder keeps top_free as it was */
         set_allocated(h, start, size, prev_flag, true);
         index_add(h, start + size, rest, F_PREV);
-        if (h->fit == MA_FIT_NEXT)
+        if (next)
             h->rover = pos_of_block(h, start + size);
     } else {
         set_allocated(h, start, have - lead, prev_flag, false);
-        if (h->fit == MA_FIT_NEXT)
+        if (next)
             h->rover = succ;
     }
     return start;
