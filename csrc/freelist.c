@@ -124,6 +124,7 @@
 #define STAMP_LIMIT (UINT32_MAX - (UINT32_C(1) << 20))
 #define NBINS 1024u       /* best fit: exact bins for size / 16 < NBINS */
 #define BITMAP_WORDS ((NBINS + 1 + 63) / 64)
+_Static_assert(BITMAP_WORDS <= 32, "nonempty_words has a bit per bitmap word");
 #define PT_LEVELS 10      /* position tree: levels at most (8 for 2^31) */
 #define PT_FLOOR (UINT64_C(1) << 16) /* compaction: never below this many stamps */
 
@@ -161,6 +162,7 @@ typedef struct fl {
     uint32_t roots[NBINS + 1];  /* bins (treap roots or list heads), then the large blocks */
     uint32_t tails[NBINS];      /* lists: the last node of each bin */
     uint64_t nonempty[BITMAP_WORDS]; /* bit b set iff roots[b] != NIL */
+    uint32_t nonempty_words;    /* bit w set iff nonempty[w] != 0 */
     uint32_t next_stamp, stamp_limit;
     fnode *pool;        /* the side pool of nodes */
     uint64_t pool_len;  /* bytes reserved for it */
@@ -504,10 +506,15 @@ static uint32_t slot_alloc(fl *h)
 
 static inline void bin_mark(fl *h, uint32_t b, bool nonempty)
 {
+    uint32_t w = b >> 6;
     if (nonempty)
-        h->nonempty[b >> 6] |= UINT64_C(1) << (b & 63);
+        h->nonempty[w] |= UINT64_C(1) << (b & 63);
     else
-        h->nonempty[b >> 6] &= ~(UINT64_C(1) << (b & 63));
+        h->nonempty[w] &= ~(UINT64_C(1) << (b & 63));
+    if (h->nonempty[w])
+        h->nonempty_words |= UINT32_C(1) << w;
+    else
+        h->nonempty_words &= ~(UINT32_C(1) << w);
 }
 
 /*
@@ -636,14 +643,15 @@ static void bin_remove(fl *h, uint32_t x)
 /* The first non-empty bin at or above b (NBINS + 1: none). */
 static uint32_t bin_at_or_above(const fl *h, uint32_t b)
 {
-    for (uint32_t w = b >> 6; w < BITMAP_WORDS; w++) {
-        uint64_t bits = h->nonempty[w];
-        if (w == b >> 6)
-            bits &= ~UINT64_C(0) << (b & 63);
-        if (bits)
-            return w * 64 + (uint32_t)__builtin_ctzll(bits);
-    }
-    return NBINS + 1;
+    uint32_t w = b >> 6;
+    uint64_t bits = h->nonempty[w] & (~UINT64_C(0) << (b & 63));
+    if (bits)
+        return w * 64 + (uint32_t)__builtin_ctzll(bits);
+    uint32_t words = w + 1 < 32 ? h->nonempty_words & (~UINT32_C(0) << (w + 1)) : 0;
+    if (!words)
+        return NBINS + 1;
+    w = (uint32_t)__builtin_ctz(words);
+    return w * 64 + (uint32_t)__builtin_ctzll(h->nonempty[w]);
 }
 
 /* The highest non-empty exact bin (0: none). */
@@ -1321,7 +1329,7 @@ static uint64_t policy_find(fl *h, uint32_t need)
     uint64_t p;
     switch (h->fit) {
     case MA_FIT_BEST:
-        return largest16(h) < need ? NOFF : bins_find(h, need);
+        return bins_find(h, need); /* (the bitmap and the large treap say if none) */
     case MA_FIT_WORST: /* the heap's top: the largest, first in order */
         return wh_largest(h) < need ? NOFF : (uint64_t)h->wh[0].off16 << 4;
     case MA_FIT_NEXT:
@@ -1907,7 +1915,8 @@ static ma_status bins_check(fl *h)
             if (st != MA_OK)
                 return st;
         }
-        if (((h->nonempty[r >> 6] >> (r & 63)) & 1) != (h->roots[r] != NIL))
+        if (((h->nonempty[r >> 6] >> (r & 63)) & 1) != (h->roots[r] != NIL) ||
+            ((h->nonempty_words >> (r >> 6)) & 1) != (h->nonempty[r >> 6] != 0))
             return ma_fail(a, MA_ECORRUPT, "the bin bitmap is wrong for bin %u", r);
     }
     struct bin_check c = {h, 0, NIL, NIL, MA_OK};
@@ -1968,6 +1977,7 @@ static void fl_init_state(fl *h)
     for (uint32_t r = 0; r < NBINS; r++)
         h->tails[r] = NIL;
     memset(h->nonempty, 0, sizeof h->nonempty);
+    h->nonempty_words = 0;
     h->rover = PNONE;
     h->spare = NIL;
     h->pool_top = 0;
