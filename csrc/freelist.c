@@ -744,16 +744,45 @@ static inline unsigned last_ge(const uint32_t *a, uint32_t need, unsigned below)
 
 static inline uint32_t max16(const uint32_t *a)
 {
+#if defined(__SSE2__)
+    /* Unsigned maxima from signed compares: bias by 2^31, select, unbias. */
+    const __m128i bias = _mm_set1_epi32(INT32_MIN);
+    __m128i v[4];
+    for (unsigned i = 0; i < 4; i++)
+        v[i] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + 4 * i)), bias);
+    for (unsigned i = 0; i < 2; i++) {
+        __m128i gt = _mm_cmpgt_epi32(v[i], v[i + 2]);
+        v[i] = _mm_or_si128(_mm_and_si128(gt, v[i]), _mm_andnot_si128(gt, v[i + 2]));
+    }
+    __m128i m = v[0], o = v[1], gt;
+    gt = _mm_cmpgt_epi32(m, o);
+    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
+    o = _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2));
+    gt = _mm_cmpgt_epi32(m, o);
+    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
+    o = _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1));
+    gt = _mm_cmpgt_epi32(m, o);
+    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
+    return (uint32_t)_mm_cvtsi128_si32(m) ^ UINT32_C(0x80000000);
+#else
     uint32_t m = 0;
     for (unsigned j = 0; j < 16; j++)
         m = a[j] > m ? a[j] : m;
     return m;
+#endif
 }
 
 /* The largest size / 16 among the blocks of group g (0: none). */
 static uint32_t group_max(const fl *h, uint64_t g)
 {
     uint32_t m = 0;
+    if (pt_stamped(h)) { /* psize is 0 where no block is */
+        for (unsigned c = 0; c < 4; c++) {
+            uint32_t x = max16(&h->psize[g * 64 + 16 * c]);
+            m = x > m ? x : m;
+        }
+        return m;
+    }
     for (uint64_t bits = h->pbits[g]; bits; bits &= bits - 1) {
         uint32_t s = pt_size(h, g * 64 + (uint64_t)__builtin_ctzll(bits));
         m = s > m ? s : m;
@@ -788,6 +817,15 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
  * `need` units. */
 static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
 {
+    if (pt_stamped(h)) {
+        for (unsigned c = (unsigned)(p & 63) >> 4; c < 4; c++) {
+            unsigned from = c == ((unsigned)(p & 63) >> 4) ? (unsigned)(p & 15) : 0;
+            unsigned j = first_ge(&h->psize[g * 64 + 16 * c], need, from);
+            if (j < 16)
+                return g * 64 + 16 * c + j;
+        }
+        return PNONE;
+    }
     uint64_t bits = h->pbits[g] & (~UINT64_C(0) << (p & 63));
     for (; bits; bits &= bits - 1) {
         uint64_t q = g * 64 + (uint64_t)__builtin_ctzll(bits);
@@ -801,6 +839,15 @@ static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
  * `need` units. */
 static uint64_t group_find_down(const fl *h, uint64_t g, uint64_t p, uint32_t need)
 {
+    if (pt_stamped(h)) {
+        for (unsigned c = ((unsigned)(p & 63) >> 4) + 1; c-- > 0;) {
+            unsigned below = c == ((unsigned)(p & 63) >> 4) ? (unsigned)(p & 15) + 1 : 16;
+            unsigned j = last_ge(&h->psize[g * 64 + 16 * c], need, below);
+            if (j < 16)
+                return g * 64 + 16 * c + j;
+        }
+        return PNONE;
+    }
     uint64_t bits = h->pbits[g] & (~UINT64_C(0) >> (63 - (p & 63)));
     while (bits) {
         unsigned b = 63u - (unsigned)__builtin_clzll(bits);
@@ -992,6 +1039,8 @@ static void pt_remove(fl *h, uint64_t off, bool tighten)
     uint64_t p = pos_of_block(h, off), g = p >> 6;
     uint32_t s16 = (uint32_t)(*hdr(h, off) >> 4);
     h->pbits[g] &= ~(UINT64_C(1) << (p & 63));
+    if (pt_stamped(h))
+        h->psize[p] = 0; /* group scans read psize alone */
     if (tighten && h->lv[0][g] == s16)
         pt_refresh(h, g, s16);
     if (h->rover == p)
@@ -1032,6 +1081,7 @@ static void pt_compact(fl *h)
     }
     for (int k = 0; k <= h->ktop; k++)
         memset(h->lv[k], 0, (size_t)pt_level_len(h, k, hi) * sizeof(uint32_t));
+    memset(h->psize + n, 0, (size_t)(hi - n) * sizeof(uint32_t)); /* no block there */
     memset(h->pbits, 0, (size_t)((hi + 63) >> 6) * sizeof(uint64_t));
     for (uint64_t q = 0; q < n; q++) {
         h->pbits[q >> 6] |= UINT64_C(1) << (q & 63);
@@ -1778,6 +1828,10 @@ static ma_status pt_check(fl *h)
         hi = pt_cover(h->ktop);
     for (uint64_t g = 0; g < (hi + 63) >> 6; g++)
         bits += (uint64_t)__builtin_popcountll(h->pbits[g]);
+    for (uint64_t p = 0; pt_stamped(h) && p < hi; p++)
+        if (!pt_has(h, p) && h->psize[p])
+            return ma_fail(a, MA_ECORRUPT, "the free-block index records a "
+                           "size at the empty position %llu", (unsigned long long)p);
     if (bits != h->free_blocks)
         return ma_fail(a, MA_ECORRUPT, "the free-block index holds %llu "
                        "entries for %llu free blocks", (unsigned long long)bits,
