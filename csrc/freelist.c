@@ -18,36 +18,45 @@
  *   usable size is size - 16.  Coalescing is O(1): the next block's header
  *   follows the block, and when F_PREV is clear the previous block's footer
  *   sits just before the header.  `tag` (offset 8 of a free block) names the
- *   block's entry in the index: a node slot (best fit) or a stamp (first,
- *   next and worst fit in LIFO or FIFO order); unused in the other cases.
+ *   block's entry in the index: a node slot (best fit), a heap slot (worst
+ *   fit) or a stamp (first and next fit in LIFO or FIFO order); unused for
+ *   first and next fit in address order.
  *
  * ==== Free-list order ==========================================================
  * AO orders blocks by offset.  LIFO and FIFO order them by a stamp, a counter
  * taken when a block becomes free (freed, created by growth, split off as a
- * remainder, or formed by coalescing): FIFO ascending, LIFO descending.
+ * remainder, or formed by coalescing): FIFO oldest first, LIFO newest first.
+ * Each fit has the index that answers its question fastest.
  *
- * ==== First, next and worst fit: a position tree ===============================
- * Every free block has a position p in [0, pcap), and positions increase
- * along the free-list order: AO: p = offset / 16; FIFO: p = stamp; LIFO:
- * p = pcap - 1 - stamp.  Over the positions sits an implicit 16-ary tree of
- * maxima, in flat arrays:
+ * ==== First and next fit: a position tree ======================================
+ * Every free block has a position: AO: offset / 16; LIFO, FIFO: its stamp.
+ * The free-list order reads positions upward (AO, FIFO) or downward (LIFO).
+ * Over the positions sits an implicit 16-ary tree of bounds, in flat arrays:
  *   - pbits: one bit per position, set iff a free block has it;
  *   - psize, poff (LIFO and FIFO only): the size / 16 and offset / 16 of the
- *     block at each position (AO reads the size from the block's header);
- *   - lv[0][g]: the largest size / 16 among the blocks at positions
- *     64g .. 64g + 63 (0: none); lv[k][i] = max(lv[k-1][16i .. 16i + 15]);
- *     the top level has one entry, the largest free block.
+ *     block at each position, psize 0 where there is none (AO reads sizes
+ *     from the block headers: a group of 1 KiB holds at most 16 free blocks);
+ *   - lv[0][g] >= the largest size / 16 among the blocks at positions
+ *     64g .. 64g + 63; lv[k][i] >= every lv[k-1][16i .. 16i + 15].
  * Every level is padded to a multiple of 16 entries, so a node of the tree is
- * one 64-byte line.  "The first block at or after position p with at least
- * `need` units" climbs from p's group to the first level with a fitting
- * sibling to its right, then descends: at most 2 * nlv lines (nlv <= 8) and
- * the blocks of two groups.  That one query serves all three policies:
- * first fit searches from position 0, next fit from the rover and then from
- * 0 (wrap-around), worst fit asks for the top value from position 0 (ties
- * go to the first in order).  Adding a block raises maxima upward until one
- * is already high enough; removing the block that held a group's maximum
- * recomputes it from the group's other blocks and then upward while the
- * maximum changes.
+ * one 64-byte line, compared with four SSE2 instructions.  Levels are in
+ * use up to ktop, the lowest level whose entry 0 covers every position used
+ * so far (ktop grows with the heap or the stamps: 4-5 levels for a heap of
+ * tens of megabytes, at most 8).
+ *   The query "the first block at or after position p, in the order, with
+ * at least `need` units" climbs from p's group to the first level with a
+ * fitting sibling on the order's side, then descends; from the start of the
+ * order it descends from the root.  First fit searches from the start, next
+ * fit from the rover and then from the start (wrap-around).
+ *   The bounds are upper bounds, not exact maxima: adding a block raises
+ *   them on its path until one is high enough; removing one clears its bit
+ *   and leaves the bounds.  A search that descends into a subtree whose
+ *   bound promised more than it holds tightens that bound (to the largest
+ *   of its children's, or a group's exact maximum) and goes on beside it, so
+ *   each detour is paid for by the removal that left the bound high.  The
+ *   block an allocation takes is recounted at once in address-ordered first
+ *   fit, whose searches all pass the same low addresses (measured: lazy
+ *   everywhere else).  largest_free (stats) is made exact on demand.
  *   Stamps only grow, so LIFO and FIFO positions are used up: when the
  *   stamps in use exceed 4 * free blocks (and pt_floor), or come within 8 of
  *   pcap, every free block is renumbered 0 .. n-1 in order (compaction, at
@@ -56,13 +65,26 @@
  *   The arrays are one reservation of address space (pages are touched only
  *   where positions are used); metadata_bytes counts the part in use.
  *
+ * ==== Worst fit: a 4-ary max-heap ================================================
+ * Worst fit only ever asks for the largest block, first in order among
+ * equals, so its free blocks sit in a 4-ary heap of {key, slot, offset / 16}
+ * with key = size / 16 << 32 | tie, where a larger tie is earlier in the
+ * order (AO: ~offset / 16; FIFO: ~stamp; LIFO: stamp).  Keys are unique, so
+ * the top is exactly the policy's choice.  Entry i's children 4i+1 .. 4i+4
+ * share one cache line; wpos[slot] is a block's entry, for removal.  A split
+ * remainder, or a block merged into a free neighbour, takes over the
+ * neighbour's entry with a new key (one sift instead of a removal and an
+ * insertion).  32-bit stamps are renumbered in order before they run out.
+ *
  * ==== Best fit: size bins =======================================================
  * A free block smaller than NBINS * 16 bytes sits in the exact bin of its
- * size; a bitmap of non-empty bins finds the smallest fitting bin in a few
- * word operations.  Each block owns a node in a side pool (`tag` = its slot):
+ * size; a bitmap of non-empty bins (with a summary word) finds the smallest
+ * fitting bin in two word operations.  Each block owns a node in a side
+ * pool (`tag` = its slot):
  *   - LIFO, FIFO: a bin is a doubly linked list in free-list order (LIFO
  *     pushes at the head, FIFO at the tail; the head is taken): O(1);
- *   - AO: a bin is a treap keyed by offset / 16 (the leftmost is taken);
+ *   - AO: a bin is a pairing heap ordered by offset (the root is taken):
+ *     insertion O(1), removal amortised O(log n);
  *   - larger blocks share one treap keyed by (size / 16) << 32 | order key
  *     (order key: offset / 16, stamp, or ~stamp for LIFO), so the smallest
  *     key >= need << 32 is the best fit, ties broken by the order.
@@ -88,20 +110,25 @@
  *   I4  no two free blocks are adjacent (coalescing is immediate);
  *   I5  the index holds exactly the free blocks.  Position tree: each free
  *       block's bit is set (and psize/poff describe it), no other bit is,
- *       every maximum equals a recount.  Bins: every node names the free
- *       block that owns it, in the right bin; treaps: keys strictly
- *       increasing, parent priority >= child priority, aug correct; lists:
- *       links consistent, stamps in order; the bin bitmap matches;
+ *       psize is 0 at empty positions, every bound is at least the largest
+ *       block or bound beneath it.  Worst-fit heap: one entry per free block
+ *       under its current key, heap order, wpos consistent.  Bins: every
+ *       node names the free block that owns it, in the right bin; treaps:
+ *       keys strictly increasing, parent priority >= child priority, aug
+ *       correct; pairing heaps: links consistent, children after their
+ *       parent; lists: links consistent, stamps in order; the bin bitmap
+ *       and its summary match;
  *   I6  free_bytes, free_blocks, allocated and alloc_blocks equal a recount;
  *       top_free says whether the last block is free; peak_heap >= heap;
  *   I7  the rover is PNONE or the position of a free block; stamps are below
- *       next_stamp.
+ *       the next stamp.
  *
  * ==== Costs ==================================================================
- * malloc, free, realloc, memalign: O(log n) in the number of free blocks
- * (best fit: O(1) in LIFO/FIFO bins, expected O(log n) in treaps; first,
- * next, worst: O(log_16 of the positions) plus two groups' blocks, with
- * compaction amortised O(1)).
+ * malloc, free, realloc, memalign: O(log n) in the number of free blocks n.
+ * Best fit: O(1) in list bins, amortised O(log n) in pairing heaps, expected
+ * O(log n) in the large treap.  Worst fit: O(log n).  First and next fit:
+ * O(log_16 of the positions in use) per query, plus two groups of at most
+ * 16 blocks, amortised over the bound tightenings and compactions.
  */
 #include "ma_internal.h"
 
@@ -168,7 +195,7 @@ typedef struct fl {
     uint64_t pool_len;  /* bytes reserved for it */
     uint32_t pool_top;  /* slots ever used (high-water mark) */
     uint32_t spare;     /* first reusable slot, NIL: none */
-    /* first, next, worst fit: the position tree */
+    /* first and next fit: the position tree */
     uint64_t *pbits;
     uint32_t *psize, *poff;     /* LIFO/FIFO only, else NULL */
     uint32_t *lv[PT_LEVELS];
@@ -1028,16 +1055,16 @@ static void pt_add(fl *h, uint64_t off, uint64_t size)
 }
 
 /*
- * Take the free block at off out (its header still intact).  A rover on it
+ * Take the free block [off, off + size) out (its header still intact).  A rover on it
  * moves to the block that followed it.  `tighten`: recount the bounds that
  * came from it now (an allocation: the search has just brought their lines
  * into the cache, and the next search would otherwise stumble on them);
  * else leave them for pt_find (a neighbour merged into a freed block).
  */
-static void pt_remove(fl *h, uint64_t off, bool tighten)
+static void pt_remove(fl *h, uint64_t off, uint64_t size, bool tighten)
 {
     uint64_t p = pos_of_block(h, off), g = p >> 6;
-    uint32_t s16 = (uint32_t)(*hdr(h, off) >> 4);
+    uint32_t s16 = (uint32_t)(size >> 4);
     h->pbits[g] &= ~(UINT64_C(1) << (p & 63));
     if (pt_stamped(h))
         h->psize[p] = 0; /* group scans read psize alone */
@@ -1320,9 +1347,8 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
 /* Take the free block at off out of the index (before changing its header).
  * A rover on it moves to the block that followed it.  `chosen`: the block
  * is being allocated (see pt_remove). */
-static void index_remove_as(fl *h, uint64_t off, bool chosen)
+static void index_remove_sized(fl *h, uint64_t off, uint64_t size, bool chosen)
 {
-    uint64_t size = bsize(h, off);
     if (h->binned) {
         uint32_t x = *tag_of(h, off);
         bin_remove(h, x);
@@ -1331,10 +1357,15 @@ static void index_remove_as(fl *h, uint64_t off, bool chosen)
     } else if (h->kind == IX_HEAP) {
         wh_remove(h, *tag_of(h, off));
     } else {
-        pt_remove(h, off, chosen);
+        pt_remove(h, off, size, chosen);
     }
     h->free_bytes -= size;
     h->free_blocks--;
+}
+
+static inline void index_remove_as(fl *h, uint64_t off, bool chosen)
+{
+    index_remove_sized(h, off, bsize(h, off), chosen);
 }
 
 /*
@@ -1342,11 +1373,11 @@ static void index_remove_as(fl *h, uint64_t off, bool chosen)
  * [to, to + size), which counts as freed now.  Same result as removing the
  * one and adding the other, but the heap entry is reused.
  */
-static void index_move(fl *h, uint64_t from, uint64_t to, uint64_t size,
-                       uint64_t prev_flag)
+static void index_move(fl *h, uint64_t from, uint64_t from_size, uint64_t to,
+                       uint64_t size, uint64_t prev_flag)
 {
     uint32_t x = *tag_of(h, from);
-    h->free_bytes = h->free_bytes - bsize(h, from) + size;
+    h->free_bytes = h->free_bytes - from_size + size;
     *hdr(h, to) = size | prev_flag;
     set_footer(h, to, size);
     *tag_of(h, to) = x;
@@ -1403,7 +1434,7 @@ static ma_status grow(fl *h, uint64_t need, uint64_t *out)
     if (h->top_free) {
         have = *hdr(h, h->heap - 8);
         top = h->heap - have;
-        prev_flag = *hdr(h, top) & F_PREV;
+        prev_flag = F_PREV; /* a free block's predecessor is allocated (I4) */
     }
     uint64_t inc = need > have ? ma_round_up(need - have, h->growth) : 0;
     if (inc > h->base.arena_size - h->heap)
@@ -1413,7 +1444,7 @@ static ma_status grow(fl *h, uint64_t need, uint64_t *out)
                        (unsigned long long)h->base.arena_size);
     bool was_rover = h->top_free && is_rover(h, top);
     if (h->top_free)
-        index_remove(h, top);
+        index_remove_sized(h, top, have, false);
     h->heap += inc;
     if (h->heap > h->peak_heap)
         h->peak_heap = h->heap;
@@ -1497,7 +1528,7 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     }
     uint64_t rest = have - lead - size;
     if (h->kind == IX_HEAP && !lead && rest >= h->min_block) {
-        index_move(h, off, off + size, rest, F_PREV); /* the remainder */
+        index_move(h, off, have, off + size, rest, F_PREV); /* the remainder */
         set_allocated(h, off, size, prev_flag, true);
         return off;
     }
@@ -1574,33 +1605,36 @@ static void release(fl *h, uint64_t off, uint64_t size)
     uint64_t start = off, total = size;
     uint64_t prev_flag = *hdr(h, off) & F_PREV;
     uint64_t next = off + size;
-    bool next_free = next < h->heap && !(*hdr(h, next) & F_ALLOC);
+    uint64_t nw = next < h->heap ? *hdr(h, next) : F_ALLOC;
+    uint64_t nsize = nw & ~F_MASK, psize = 0;
     bool was_rover = false; /* the lower neighbour holds the rover */
-    uint64_t keep = NOFF;   /* worst fit: the neighbour whose entry is reused */
+    uint64_t keep = NOFF, keep_size = 0; /* worst fit: the entry reused */
     if (!prev_flag) {
-        uint64_t psize = *hdr(h, off - 8);
+        /* The footer gives the size; the header need not be read: a free
+         * block's predecessor is allocated (I4), so its F_PREV is set. */
+        psize = *hdr(h, off - 8);
         start = off - psize;
         total += psize;
-        prev_flag = *hdr(h, start) & F_PREV;
+        prev_flag = F_PREV;
         was_rover = is_rover(h, start);
         if (h->kind == IX_HEAP)
-            keep = start;
+            keep = start, keep_size = psize;
         else
-            index_remove(h, start);
+            index_remove_sized(h, start, psize, false);
     }
-    if (next_free) {
-        total += bsize(h, next);
+    if (!(nw & F_ALLOC)) {
+        total += nsize;
         if (h->kind == IX_HEAP && keep == NOFF)
-            keep = next;
+            keep = next, keep_size = nsize;
         else
-            index_remove(h, next); /* a rover on it moves on */
+            index_remove_sized(h, next, nsize, false); /* a rover on it moves on */
     }
     if (start + total < h->heap)
         *hdr(h, start + total) &= ~F_PREV;
     else
         h->top_free = true;
     if (keep != NOFF)
-        index_move(h, keep, start, total, prev_flag);
+        index_move(h, keep, keep_size, start, total, prev_flag);
     else
         index_add(h, start, total, prev_flag);
     if (was_rover)
