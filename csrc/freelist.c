@@ -1031,6 +1031,15 @@ static uint32_t pt_largest(fl *h)
     }
 }
 
+/* Bring levels into use until ktop covers position p. */
+static inline void pt_cover_up_to(fl *h, uint64_t p)
+{
+    while (p >= pt_cover(h->ktop)) {
+        h->ktop++;
+        h->lv[h->ktop][0] = max16(&h->lv[h->ktop - 1][0]);
+    }
+}
+
 /* Index the free block [off, off + size), its header already written. */
 static void pt_add(fl *h, uint64_t off, uint64_t size)
 {
@@ -1046,10 +1055,7 @@ static void pt_add(fl *h, uint64_t off, uint64_t size)
     } else {
         p = off >> 4;
     }
-    while (p >= pt_cover(h->ktop)) { /* one level more in use */
-        h->ktop++;
-        h->lv[h->ktop][0] = max16(&h->lv[h->ktop - 1][0]);
-    }
+    pt_cover_up_to(h, p);
     h->pbits[p >> 6] |= UINT64_C(1) << (p & 63);
     pt_raise(h, p >> 6, s16);
 }
@@ -1072,6 +1078,25 @@ static void pt_remove(fl *h, uint64_t off, uint64_t size, bool tighten)
         pt_refresh(h, g, s16);
     if (h->rover == p)
         h->rover = pt_after(h, p);
+}
+
+/*
+ * Address order: the free block at off (have bytes) keeps only its tail
+ * [rem, rem + rest), whose header is written; its place in the order is the
+ * same.  One pass over the bounds instead of a removal and an insertion.
+ */
+static void pt_shrink_ao(fl *h, uint64_t off, uint64_t have, uint64_t rem,
+                         uint64_t rest, bool tighten)
+{
+    uint64_t p = off >> 4, g = p >> 6, q = rem >> 4, gq = q >> 6;
+    uint32_t old = (uint32_t)(have >> 4);
+    pt_cover_up_to(h, q);
+    h->pbits[g] &= ~(UINT64_C(1) << (p & 63));
+    h->pbits[gq] |= UINT64_C(1) << (q & 63);
+    if (tighten && h->lv[0][g] == old)
+        pt_refresh(h, g, old); /* counts the tail if it stayed in g */
+    if (gq != g)
+        pt_raise(h, gq, (uint32_t)(rest >> 4));
 }
 
 /* The positions in use: [0, *hi). */
@@ -1533,13 +1558,25 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
         return off;
     }
     bool next = h->fit == MA_FIT_NEXT;
-    uint64_t p = next ? pos_of_block(h, off) : PNONE, succ = PNONE;
-    if (next)
-        h->rover = PNONE; /* set below: spare index_remove the search */
     /* Recount the chosen block's bounds at once only where measured to pay:
      * address-ordered first fit, which searches the same low addresses
      * every time (elsewhere the next search rarely meets the stale bound). */
-    index_remove_as(h, off, h->fit == MA_FIT_FIRST && h->order == MA_ORDER_ADDRESS);
+    bool tighten = h->fit == MA_FIT_FIRST && h->order == MA_ORDER_ADDRESS;
+    if (h->kind == IX_PTREE && !pt_stamped(h) && !lead && rest >= h->min_block) {
+        uint64_t rem = off + size; /* AO: the remainder keeps the place */
+        *hdr(h, rem) = rest | F_PREV;
+        set_footer(h, rem, rest);
+        pt_shrink_ao(h, off, have, rem, rest, tighten);
+        h->free_bytes -= size;
+        set_allocated(h, off, size, prev_flag, true);
+        if (next)
+            h->rover = rem >> 4;
+        return off;
+    }
+    uint64_t p = next ? pos_of_block(h, off) : PNONE, succ = PNONE;
+    if (next)
+        h->rover = PNONE; /* set below: spare index_remove the search */
+    index_remove_as(h, off, tighten);
     if (next && rest < h->min_block) /* the chosen block's successor */
         succ = pt_after(h, p);      /* (before a leading fragment joins) */
     if (lead) {
