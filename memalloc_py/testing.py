@@ -354,6 +354,16 @@ class _FreeListRules:
         free = ~arr["allocated"]
         assert not (free[1:] & free[:-1]).any(), "two free blocks are adjacent"
         assert (arr["size"] >= int(self.allocator.options["min_block"])).all(), "a block below min_block"
+        # The free-block statistics come from the policy index (the largest
+        # block from its bounds, made exact on demand): they must agree with
+        # the walk.
+        s = self.allocator.stats()
+        sizes = arr["size"][free]
+        assert s.free_blocks == len(sizes), "stats().free_blocks disagrees with the walk"
+        assert s.free_bytes == int(sizes.sum()), "stats().free_bytes disagrees with the walk"
+        largest = int(sizes.max()) if len(sizes) else 0
+        assert s.largest_free == largest, (
+            f"stats().largest_free is {s.largest_free}, the largest free block {largest}")
 
 
 def machine_for(

@@ -192,11 +192,17 @@ static void test_freelist_corruption_detected(void)
     EXPECT(strstr(ma_last_error(a), "footer") != NULL);
     ma_destroy(a);
 
-    /* The tag of a free block names its index entry: a stamp (first fit,
-     * FIFO) or a node slot (best fit, LIFO).  A wrong one must be seen. */
-    for (int fit = MA_FIT_BEST; fit <= MA_FIT_FIRST; fit++) {
-        c.fit = fit;
-        c.order = fit == MA_FIT_BEST ? MA_ORDER_LIFO : MA_ORDER_FIFO;
+    /* The tag of a free block names its index entry: a node slot (best fit:
+     * a list bin, a pairing-heap bin), a stamp (first and next fit, LIFO and
+     * FIFO) or a heap slot (worst fit).  A wrong one must be seen. */
+    static const int tagged[][2] = {
+        {MA_FIT_BEST, MA_ORDER_LIFO}, {MA_FIT_BEST, MA_ORDER_ADDRESS},
+        {MA_FIT_FIRST, MA_ORDER_FIFO}, {MA_FIT_NEXT, MA_ORDER_LIFO},
+        {MA_FIT_WORST, MA_ORDER_ADDRESS}, {MA_FIT_WORST, MA_ORDER_FIFO},
+    };
+    for (size_t t = 0; t < sizeof tagged / sizeof tagged[0]; t++) {
+        c.fit = tagged[t][0];
+        c.order = tagged[t][1];
         EXPECT(ma_freelist_create(&c, &a) == MA_OK);
         p = must_malloc(a, 100);
         must_malloc(a, 100);
