@@ -1862,6 +1862,27 @@ static int census_block(const ma_block *b, void *p)
     return 0;
 }
 
+static uint32_t heap_spare_next(const fl *h, uint32_t x) { return h->wpos[x]; }
+static uint32_t pool_spare_next(const fl *h, uint32_t x) { return node(h, x)->left; }
+
+/* Every one of `total` slots is either one of the `used` or on the spare
+ * list that starts at `first`. */
+static ma_status check_spares(fl *h, uint32_t first,
+                              uint32_t (*next)(const fl *, uint32_t),
+                              uint64_t used, uint32_t total)
+{
+    uint64_t spares = 0;
+    for (uint32_t x = first; x != NIL; x = next(h, x))
+        if (x >= total || ++spares > total)
+            return ma_fail(&h->base, MA_ECORRUPT, "the list of spare index "
+                           "slots is broken");
+    if (spares + used != total)
+        return ma_fail(&h->base, MA_ECORRUPT, "%llu spare and %llu used index "
+                       "slots, %u in all", (unsigned long long)spares,
+                       (unsigned long long)used, total);
+    return MA_OK;
+}
+
 /* I5 (worst fit): one entry per free block, the heap order, the spares. */
 static ma_status wh_check(fl *h)
 {
@@ -1874,15 +1895,7 @@ static ma_status wh_check(fl *h)
         if (h->wh[(i - 1) / 4].key <= h->wh[i].key)
             return ma_fail(a, MA_ECORRUPT, "the free-block heap is out of "
                            "order at entry %llu", (unsigned long long)i);
-    uint64_t spares = 0;
-    for (uint32_t x = h->wspare; x != NIL; x = h->wpos[x])
-        if (x >= h->wslots || ++spares > h->wslots)
-            return ma_fail(a, MA_ECORRUPT, "the spare slot list is broken");
-    if (spares + h->wn != h->wslots)
-        return ma_fail(a, MA_ECORRUPT, "%llu spare and %llu used slots, %u "
-                       "in all", (unsigned long long)spares,
-                       (unsigned long long)h->wn, h->wslots);
-    return MA_OK;
+    return check_spares(h, h->wspare, heap_spare_next, h->wn, h->wslots);
 }
 
 /* I5, I7 (position tree): as many bits as free blocks (each of which
@@ -2053,15 +2066,7 @@ static ma_status bins_check(fl *h)
                        "%llu free blocks", n == SIZE_MAX ? "more than all (or a cycle)"
                                                         : "not all",
                        (unsigned long long)h->free_blocks);
-    uint64_t spares = 0; /* every slot is either in the index or spare */
-    for (uint32_t x = h->spare; x != NIL; x = node(h, x)->left)
-        if (x >= h->pool_top || ++spares > h->pool_top)
-            return ma_fail(a, MA_ECORRUPT, "the spare node list is broken");
-    if (spares + h->free_blocks != h->pool_top)
-        return ma_fail(a, MA_ECORRUPT, "%llu spare and %llu indexed nodes, "
-                       "%u in the pool", (unsigned long long)spares,
-                       (unsigned long long)h->free_blocks, h->pool_top);
-    return MA_OK;
+    return check_spares(h, h->spare, pool_spare_next, h->free_blocks, h->pool_top);
 }
 
 static ma_status fl_check(ma_allocator *a)
