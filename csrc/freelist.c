@@ -1666,10 +1666,10 @@ static void release(fl *h, uint64_t off, uint64_t size)
         else
             index_remove_sized(h, next, nsize, false); /* a rover on it moves on */
     }
-    if (start + total < h->heap)
-        *hdr(h, start + total) &= ~F_PREV;
-    else
+    if (start + total >= h->heap)
         h->top_free = true;
+    else if (nw & F_ALLOC) /* (after a free next block, F_PREV is clear already) */
+        *hdr(h, start + total) &= ~F_PREV;
     if (keep != NOFF)
         index_move(h, keep, keep_size, start, total, prev_flag);
     else
