@@ -112,7 +112,8 @@
  *       block's bit is set (and psize/poff describe it), no other bit is,
  *       psize is 0 at empty positions, every bound is at least the largest
  *       block or bound beneath it.  Worst-fit heap: one entry per free block
- *       under its current key, heap order, wpos consistent.  Bins: every
+ *       under its current key, heap order, wpos consistent, keys 0 in the
+ *       four entries past the end (sift_down compares children blindly).  Bins: every
  *       node names the free block that owns it, in the right bin; treaps:
  *       keys strictly increasing, parent priority >= child priority, aug
  *       correct; pairing heaps: links consistent, children after their
@@ -1235,14 +1236,16 @@ static void wh_sift_down(fl *h, uint64_t i)
 {
     wentry e = h->wh[i];
     for (;;) {
-        uint64_t c = 4 * i + 1, best = i;
-        uint64_t bkey = e.key;
-        for (uint64_t j = c; j < c + 4 && j < h->wn; j++)
-            if (h->wh[j].key > bkey) {
-                bkey = h->wh[j].key;
-                best = j;
-            }
-        if (best == i)
+        uint64_t c = 4 * i + 1;
+        if (c >= h->wn)
+            break;
+        /* The largest of the four children, without branches: the entries
+         * past the last have key 0 (and the mapping has room for them). */
+        const wentry *w = h->wh;
+        uint64_t b01 = w[c + 1].key > w[c].key ? c + 1 : c;
+        uint64_t b23 = w[c + 3].key > w[c + 2].key ? c + 3 : c + 2;
+        uint64_t best = w[b23].key > w[b01].key ? b23 : b01;
+        if (w[best].key <= e.key)
             break;
         wh_put(h, i, h->wh[best]);
         i = best;
@@ -1325,10 +1328,13 @@ static void wh_remove(fl *h, uint32_t x)
     if (i != last) {
         uint64_t old = h->wh[i].key;
         wh_put(h, i, h->wh[last]);
+        h->wh[last].key = 0; /* past the end: key 0, for wh_sift_down */
         if (h->wh[i].key > old)
             wh_sift_up(h, i);
         else
             wh_sift_down(h, i);
+    } else {
+        h->wh[last].key = 0;
     }
     h->wpos[x] = h->wspare;
     h->wspare = x;
@@ -1895,6 +1901,10 @@ static ma_status wh_check(fl *h)
         if (h->wh[(i - 1) / 4].key <= h->wh[i].key)
             return ma_fail(a, MA_ECORRUPT, "the free-block heap is out of "
                            "order at entry %llu", (unsigned long long)i);
+    for (uint64_t i = h->wn; i < h->wn + 4; i++) /* the padding sift_down reads */
+        if (h->wh[i].key != 0)
+            return ma_fail(a, MA_ECORRUPT, "the free-block heap has a key "
+                           "past its end, at entry %llu", (unsigned long long)i);
     return check_spares(h, h->wspare, heap_spare_next, h->wn, h->wslots);
 }
 
@@ -2217,7 +2227,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
         mapped = h->pool != NULL;
     } else if (h->kind == IX_HEAP) {
         uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
-        uint64_t at = ma_round_up(64 + slots * sizeof(wentry), 64);
+        uint64_t at = ma_round_up(64 + (slots + 4) * sizeof(wentry), 64); /* + 4: see wh_sift_down */
         h->wmap_len = ma_round_up(at + slots * 4, ma_page_size());
         h->wmap = ma_map_zero(h->wmap_len);
         mapped = h->wmap != NULL;
