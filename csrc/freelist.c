@@ -185,7 +185,6 @@ typedef struct fl {
     uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
     int kind;                   /* IX_BINS, IX_PTREE or IX_HEAP */
     /* best fit: bins of pool nodes */
-    bool binned;                /* fit == best */
     bool lists;                 /* best fit, LIFO/FIFO: exact bins are lists */
     uint32_t roots[NBINS + 1];  /* bins (treap roots or list heads), then the large blocks */
     uint32_t tails[NBINS];      /* lists: the last node of each bin */
@@ -288,7 +287,7 @@ static inline uint64_t key(const fl *h, uint32_t x) { return node(h, x)->key; }
 static inline bool is_list(const fl *h, uint32_t b) { return h->lists && b < NBINS; }
 static inline bool is_heap(const fl *h, uint32_t b)
 {
-    return h->binned && !h->lists && b < NBINS;
+    return h->kind == IX_BINS && !h->lists && b < NBINS;
 }
 
 /* Priority: a hash of the node's slot. */
@@ -756,18 +755,22 @@ static inline unsigned ge_mask(const uint32_t *a, uint32_t need)
     return mask;
 }
 
-/* The first j in [from, 16) with a[j] >= need, else 16. */
-static inline unsigned first_ge(const uint32_t *a, uint32_t need, unsigned from)
+/* Bits of the 16 entries strictly after entry j in the order: above j
+ * (upward) or below it (downward). */
+static inline unsigned after_mask(unsigned j, bool down)
 {
-    unsigned mask = ge_mask(a, need) & (~0u << from); /* from <= 16 < 32 */
-    return mask ? (unsigned)__builtin_ctz(mask) : 16;
+    return down ? (1u << j) - 1 : (~0u << (j + 1)) & 0xffffu;
 }
 
-/* The last j in [0, below) with a[j] >= need, else 16. */
-static inline unsigned last_ge(const uint32_t *a, uint32_t need, unsigned below)
+/* The first of the entries allowed by `allowed`, in the order, that is
+ * >= need; 16 if none. */
+static inline unsigned pick_ge(const uint32_t *a, uint32_t need, unsigned allowed,
+                               bool down)
 {
-    unsigned mask = ge_mask(a, need) & ((1u << below) - 1); /* below <= 16 */
-    return mask ? 31u - (unsigned)__builtin_clz(mask) : 16;
+    unsigned mask = ge_mask(a, need) & allowed;
+    if (!mask)
+        return 16;
+    return down ? 31u - (unsigned)__builtin_clz(mask) : (unsigned)__builtin_ctz(mask);
 }
 
 static inline uint32_t max16(const uint32_t *a)
@@ -841,16 +844,21 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
     }
 }
 
-/* The first block of group g at or after position p (p in g) with at least
- * `need` units. */
-static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
+/* The first block of group g at or after position p (p in g), in the
+ * direction of the order, with at least `need` units.  Only the stamped
+ * orders read downward (LIFO); address order reads upward. */
+static inline __attribute__((always_inline)) uint64_t
+group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need, bool down)
 {
-    if (pt_stamped(h)) {
-        for (unsigned c = (unsigned)(p & 63) >> 4; c < 4; c++) {
-            unsigned from = c == ((unsigned)(p & 63) >> 4) ? (unsigned)(p & 15) : 0;
-            unsigned j = first_ge(&h->psize[g * 64 + 16 * c], need, from);
+    if (pt_stamped(h)) { /* psize is 0 where no block is: 16 at a time */
+        int c0 = (int)((p & 63) >> 4);
+        unsigned j0 = (unsigned)(p & 15);
+        for (int c = c0; c >= 0 && c < 4; c += down ? -1 : 1) {
+            unsigned allowed = c != c0 ? 0xffffu
+                               : down ? (2u << j0) - 1 : (~0u << j0) & 0xffffu;
+            unsigned j = pick_ge(&h->psize[g * 64 + 16 * (unsigned)c], need, allowed, down);
             if (j < 16)
-                return g * 64 + 16 * c + j;
+                return g * 64 + 16 * (unsigned)c + j;
         }
         return PNONE;
     }
@@ -863,68 +871,50 @@ static uint64_t group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need)
     return PNONE;
 }
 
-/* The last block of group g at or before position p (p in g) with at least
- * `need` units. */
-static uint64_t group_find_down(const fl *h, uint64_t g, uint64_t p, uint32_t need)
-{
-    if (pt_stamped(h)) {
-        for (unsigned c = ((unsigned)(p & 63) >> 4) + 1; c-- > 0;) {
-            unsigned below = c == ((unsigned)(p & 63) >> 4) ? (unsigned)(p & 15) + 1 : 16;
-            unsigned j = last_ge(&h->psize[g * 64 + 16 * c], need, below);
-            if (j < 16)
-                return g * 64 + 16 * c + j;
-        }
-        return PNONE;
-    }
-    uint64_t bits = h->pbits[g] & (~UINT64_C(0) >> (63 - (p & 63)));
-    while (bits) {
-        unsigned b = 63u - (unsigned)__builtin_clzll(bits);
-        uint64_t q = g * 64 + b;
-        if (pt_size(h, q) >= need)
-            return q;
-        bits &= ~(UINT64_C(1) << b);
-    }
-    return PNONE;
-}
-
 /*
- * The first occupied position >= p whose block has at least `need` (>= 1)
- * units (PNONE: none).  The tree is used up to level ktop, whose entry 0
- * covers every position in use.  The bounds are upper bounds: a subtree
- * whose bound promised a fit but holds none gets its bound tightened (to
- * the largest of its children's bounds, or a group's exact maximum) and the
- * search goes on to its right.  Every such detour lowers a bound that an
- * earlier removal left high, so its cost is paid for by that removal.
+ * The first occupied position at or after p in the direction `down` (or
+ * upward) whose block has at least `need` (>= 1) units (PNONE: none; p may
+ * be PNONE when reading downward).  The tree is used up to level ktop,
+ * whose entry 0 covers every position in use.  The bounds are upper bounds:
+ * a subtree whose bound promised a fit but holds none gets its bound
+ * tightened (to the largest of its children's bounds, or a group's exact
+ * maximum) and the search goes on beside it.  Every such detour lowers a
+ * bound that an earlier removal left high, so its cost is paid for by that
+ * removal.  Inlined at each call with a constant `down`: the compiler
+ * specialises it for each direction.
  */
-static uint64_t pt_find(fl *h, uint64_t p, uint32_t need)
+static inline __attribute__((always_inline)) uint64_t
+pt_find(fl *h, uint64_t p, uint32_t need, bool down)
 {
     const int top = h->ktop;
+    const uint64_t cover = pt_cover(top);
     uint64_t i = 0, q;
     int k = top;
-    if (p >= pt_cover(top))
+    if (p == PNONE || (!down && p >= cover))
         return PNONE;
-    if (p == 0) { /* from the start: straight down from the root */
+    bool all = down ? p >= cover - 1 : p == 0; /* the search sees everything */
+    if (all) { /* straight down from the root */
         if (h->lv[top][0] < need)
             return PNONE;
         goto descend;
     }
     i = p >> 6;
     if (h->lv[0][i] >= need) {
-        if ((q = group_find(h, i, p, need)) != PNONE)
+        if ((q = group_find(h, i, p, need, down)) != PNONE)
             return q;
-        if ((p & 63) == 0) /* the whole group was seen */
+        if ((p & 63) == (down ? 63u : 0u)) /* the whole group was seen */
             h->lv[0][i] = group_max(h, i);
     }
     k = 0;
-climb: /* to the first level with a fitting sibling right of i */
+climb: /* to the first level with a fitting sibling beyond i */
     for (;; k++, i >>= 4) {
         if (k == top) {
-            if (p == 0 && top > 0) /* nothing fits anywhere: tighten the root */
+            if (all && top > 0) /* nothing fits anywhere: tighten the root */
                 h->lv[top][0] = max16(&h->lv[top - 1][0]);
             return PNONE;
         }
         uint64_t base = i & ~UINT64_C(15);
-        unsigned j = first_ge(&h->lv[k][base], need, (unsigned)(i & 15) + 1);
+        unsigned j = pick_ge(&h->lv[k][base], need, after_mask((unsigned)(i & 15), down), down);
         if (j < 16) {
             i = base + j;
             break;
@@ -932,66 +922,14 @@ climb: /* to the first level with a fitting sibling right of i */
     }
 descend:
     for (; k > 0; k--) {
-        unsigned j = first_ge(&h->lv[k - 1][i << 4], need, 0);
+        unsigned j = pick_ge(&h->lv[k - 1][i << 4], need, 0xffffu, down);
         if (j == 16) { /* a stale bound */
             h->lv[k][i] = max16(&h->lv[k - 1][i << 4]);
             goto climb;
         }
         i = (i << 4) + j;
     }
-    if ((q = group_find(h, i, i * 64, need)) != PNONE)
-        return q;
-    h->lv[0][i] = group_max(h, i);
-    goto climb;
-}
-
-/* As pt_find, downward: the last occupied position <= p (PNONE: none)
- * whose block has at least `need` units. */
-static uint64_t pt_find_down(fl *h, uint64_t p, uint32_t need)
-{
-    const int top = h->ktop;
-    uint64_t i = 0, q;
-    int k = top;
-    bool all = p >= pt_cover(top) - 1; /* the search sees every position */
-    if (p == PNONE)
-        return PNONE;
-    if (all) {
-        if (h->lv[top][0] < need)
-            return PNONE;
-        goto descend;
-    }
-    i = p >> 6;
-    if (h->lv[0][i] >= need) {
-        if ((q = group_find_down(h, i, p, need)) != PNONE)
-            return q;
-        if ((p & 63) == 63)
-            h->lv[0][i] = group_max(h, i);
-    }
-    k = 0;
-climb: /* to the first level with a fitting sibling left of i */
-    for (;; k++, i >>= 4) {
-        if (k == top) {
-            if (all && top > 0)
-                h->lv[top][0] = max16(&h->lv[top - 1][0]);
-            return PNONE;
-        }
-        uint64_t base = i & ~UINT64_C(15);
-        unsigned j = last_ge(&h->lv[k][base], need, (unsigned)(i & 15));
-        if (j < 16) {
-            i = base + j;
-            break;
-        }
-    }
-descend:
-    for (; k > 0; k--) {
-        unsigned j = last_ge(&h->lv[k - 1][i << 4], need, 16);
-        if (j == 16) {
-            h->lv[k][i] = max16(&h->lv[k - 1][i << 4]);
-            goto climb;
-        }
-        i = (i << 4) + j;
-    }
-    if ((q = group_find_down(h, i, i * 64 + 63, need)) != PNONE)
+    if ((q = group_find(h, i, down ? i * 64 + 63 : i * 64, need, down)) != PNONE)
         return q;
     h->lv[0][i] = group_max(h, i);
     goto climb;
@@ -1011,15 +949,15 @@ static inline uint64_t pt_start(const fl *h)
 /* The first block at or after p in the order with at least `need` units. */
 static inline uint64_t pt_first(fl *h, uint64_t p, uint32_t need)
 {
-    return pt_down(h) ? pt_find_down(h, p, need) : pt_find(h, p, need);
+    return pt_down(h) ? pt_find(h, p, need, true) : pt_find(h, p, need, false);
 }
 
 /* The block after position p in the order (PNONE: p was the last). */
 static inline uint64_t pt_after(fl *h, uint64_t p)
 {
     if (pt_down(h))
-        return p ? pt_find_down(h, p - 1, 1) : PNONE;
-    return pt_find(h, p + 1, 1);
+        return p ? pt_find(h, p - 1, 1, true) : PNONE;
+    return pt_find(h, p + 1, 1, false);
 }
 
 /* The largest free block, in units of 16 bytes (0: none): exact. */
@@ -1027,7 +965,7 @@ static uint32_t pt_largest(fl *h)
 {
     for (;;) { /* each failed search lowers the root's bound */
         uint32_t m = h->lv[h->ktop][0];
-        if (m == 0 || pt_find(h, 0, m) != PNONE)
+        if (m == 0 || pt_find(h, 0, m, false) != PNONE)
             return m;
     }
 }
@@ -1355,7 +1293,7 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
 {
     *hdr(h, off) = size | prev_flag;
     set_footer(h, off, size);
-    if (h->binned) {
+    if (h->kind == IX_BINS) {
         if (h->next_stamp >= h->stamp_limit)
             renumber_stamps(h);
         uint32_t x = slot_alloc(h);
@@ -1380,7 +1318,7 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
  * is being allocated (see pt_remove). */
 static void index_remove_sized(fl *h, uint64_t off, uint64_t size, bool chosen)
 {
-    if (h->binned) {
+    if (h->kind == IX_BINS) {
         uint32_t x = *tag_of(h, off);
         bin_remove(h, x);
         node(h, x)->left = h->spare;
@@ -1394,10 +1332,6 @@ static void index_remove_sized(fl *h, uint64_t off, uint64_t size, bool chosen)
     h->free_blocks--;
 }
 
-static inline void index_remove_as(fl *h, uint64_t off, bool chosen)
-{
-    index_remove_sized(h, off, bsize(h, off), chosen);
-}
 
 /*
  * Worst fit: the free block at `from` (header intact) becomes the free block
@@ -1415,7 +1349,10 @@ static void index_move(fl *h, uint64_t from, uint64_t from_size, uint64_t to,
     wh_rekey(h, x, to, size);
 }
 
-static inline void index_remove(fl *h, uint64_t off) { index_remove_as(h, off, false); }
+static inline void index_remove(fl *h, uint64_t off)
+{
+    index_remove_sized(h, off, bsize(h, off), false);
+}
 
 /* The largest free block, in units of 16 bytes (0: none). */
 static uint32_t largest16(fl *h)
@@ -1582,7 +1519,7 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     uint64_t p = next ? pos_of_block(h, off) : PNONE, succ = PNONE;
     if (next)
         h->rover = PNONE; /* set below: spare index_remove the search */
-    index_remove_as(h, off, tighten);
+    index_remove_sized(h, off, have, tighten);
     if (next && rest < h->min_block) /* the chosen block's successor */
         succ = pt_after(h, p);      /* (before a leading fragment joins) */
     if (lead) {
@@ -2208,9 +2145,8 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     h->fit = cfg->fit;
     h->order = cfg->order;
-    h->binned = cfg->fit == MA_FIT_BEST;
-    h->kind = h->binned ? IX_BINS : cfg->fit == MA_FIT_WORST ? IX_HEAP : IX_PTREE;
-    h->lists = h->binned && cfg->order != MA_ORDER_ADDRESS;
+    h->kind = cfg->fit == MA_FIT_BEST ? IX_BINS : cfg->fit == MA_FIT_WORST ? IX_HEAP : IX_PTREE;
+    h->lists = h->kind == IX_BINS && cfg->order != MA_ORDER_ADDRESS;
     h->growth = growth;
     h->min_block = min_block;
     h->prealloc = cfg->prealloc;
@@ -2219,7 +2155,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
                          ? cfg->stamp_limit : STAMP_LIMIT;
     h->pt_floor = cfg->stamp_limit ? cfg->stamp_limit : PT_FLOOR;
     bool mapped;
-    if (h->binned) {
+    if (h->kind == IX_BINS) {
         /* Free blocks are never adjacent: at most one per 2 * min_block bytes. */
         uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
         h->pool_len = ma_round_up(slots * sizeof(fnode), ma_page_size());
