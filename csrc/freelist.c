@@ -39,7 +39,7 @@
  *   - lv[0][g] >= the largest size / 16 among the blocks at positions
  *     64g .. 64g + 63; lv[k][i] >= every lv[k-1][16i .. 16i + 15].
  * Every level is padded to a multiple of 16 entries, so a node of the tree is
- * one 64-byte line, compared with four SSE2 instructions.  Levels are in
+ * one 64-byte line, compared sixteen at a time with SSE2.  Levels are in
  * use up to ktop, the lowest level whose entry 0 covers every position used
  * so far (ktop grows with the heap or the stamps: 4-5 levels for a heap of
  * tens of megabytes, at most 8).
