@@ -694,8 +694,8 @@ static uint32_t highest_bin(const fl *h)
     return 0;
 }
 
-/* Best fit: the free block for `need` units (NOFF: none). */
-static uint64_t bins_find(const fl *h, uint32_t need)
+/* Best fit: the node of the free block for `need` units (NIL: none). */
+static uint32_t bins_find(const fl *h, uint32_t need)
 {
     uint32_t b = bin_at_or_above(h, bin_of(need)), x;
     if (b < NBINS) /* exact bin: every block fits; the first in order */
@@ -703,8 +703,8 @@ static uint64_t bins_find(const fl *h, uint32_t need)
     else if (b == NBINS)
         x = lower_bound(h, h->roots[NBINS], (uint64_t)need << 32);
     else
-        return NOFF;
-    return x == NIL ? NOFF : off_of(h, x);
+        return NIL;
+    return x;
 }
 
 /* ---- first and next fit: the position tree ---------------------------------------------- */
@@ -1000,15 +1000,15 @@ static void pt_add(fl *h, uint64_t off, uint64_t size)
 }
 
 /*
- * Take the free block [off, off + size) out (its header still intact).  A rover on it
+ * Take the free block at position p, of `size` bytes, out.  A rover on it
  * moves to the block that followed it.  `tighten`: recount the bounds that
  * came from it now (an allocation: the search has just brought their lines
  * into the cache, and the next search would otherwise stumble on them);
  * else leave them for pt_find (a neighbour merged into a freed block).
  */
-static void pt_remove(fl *h, uint64_t off, uint64_t size, bool tighten)
+static void pt_remove(fl *h, uint64_t p, uint64_t size, bool tighten)
 {
-    uint64_t p = pos_of_block(h, off), g = p >> 6;
+    uint64_t g = p >> 6;
     uint32_t s16 = (uint32_t)(size >> 4);
     h->pbits[g] &= ~(UINT64_C(1) << (p & 63));
     if (pt_stamped(h))
@@ -1313,35 +1313,42 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
     h->free_blocks++;
 }
 
-/* Take the free block at off out of the index (before changing its header).
- * A rover on it moves to the block that followed it.  `chosen`: the block
- * is being allocated (see pt_remove). */
-static void index_remove_sized(fl *h, uint64_t off, uint64_t size, bool chosen)
+/* Take a free block of `size` bytes out of the index by its id (a bins node
+ * slot, a heap slot, or a position), without touching the block.  A rover on
+ * it moves to the block that followed it.  `chosen`: the block is being
+ * allocated (see pt_remove). */
+static void index_remove_id(fl *h, uint64_t size, uint64_t id, bool chosen)
 {
     if (h->kind == IX_BINS) {
-        uint32_t x = *tag_of(h, off);
+        uint32_t x = (uint32_t)id;
         bin_remove(h, x);
         node(h, x)->left = h->spare;
         h->spare = x;
     } else if (h->kind == IX_HEAP) {
-        wh_remove(h, *tag_of(h, off));
+        wh_remove(h, (uint32_t)id);
     } else {
-        pt_remove(h, off, size, chosen);
+        pt_remove(h, id, size, chosen);
     }
     h->free_bytes -= size;
     h->free_blocks--;
 }
 
+/* Take the free block at off, of `size` bytes, out of the index (before
+ * changing its header).  A rover on it moves to the block that followed it. */
+static void index_remove_sized(fl *h, uint64_t off, uint64_t size)
+{
+    index_remove_id(h, size, h->kind == IX_PTREE ? pos_of_block(h, off) : *tag_of(h, off),
+                    false);
+}
 
 /*
- * Worst fit: the free block at `from` (header intact) becomes the free block
+ * Worst fit: the free block in heap slot x becomes the free block
  * [to, to + size), which counts as freed now.  Same result as removing the
  * one and adding the other, but the heap entry is reused.
  */
-static void index_move(fl *h, uint64_t from, uint64_t from_size, uint64_t to,
+static void index_move(fl *h, uint32_t x, uint64_t from_size, uint64_t to,
                        uint64_t size, uint64_t prev_flag)
 {
-    uint32_t x = *tag_of(h, from);
     h->free_bytes = h->free_bytes - from_size + size;
     *hdr(h, to) = size | prev_flag;
     set_footer(h, to, size);
@@ -1351,7 +1358,7 @@ static void index_move(fl *h, uint64_t from, uint64_t from_size, uint64_t to,
 
 static inline void index_remove(fl *h, uint64_t off)
 {
-    index_remove_sized(h, off, bsize(h, off), false);
+    index_remove_sized(h, off, bsize(h, off));
 }
 
 /* The largest free block, in units of 16 bytes (0: none). */
@@ -1372,15 +1379,32 @@ static inline bool is_rover(const fl *h, uint64_t off)
     return h->fit == MA_FIT_NEXT && h->rover == pos_of_block(h, off);
 }
 
-/* Find a free block of at least `need` units under the policy (NOFF: none). */
-static uint64_t policy_find(fl *h, uint32_t need)
+/* A free block, as the index knows it: an allocation reads nothing from the
+ * chosen block (whose line is likely cold) before it writes the new header. */
+typedef struct pick {
+    uint64_t off, size;
+    uint64_t id; /* its node slot (best), heap slot (worst) or position */
+} pick;
+
+/* Find a free block of at least `need` units under the policy. */
+static bool policy_find(fl *h, uint32_t need, pick *pk)
 {
     uint64_t p;
     switch (h->fit) {
-    case MA_FIT_BEST:
-        return bins_find(h, need); /* (the bitmap and the large treap say if none) */
-    case MA_FIT_WORST: /* the heap's top: the largest, first in order */
-        return wh_largest(h) < need ? NOFF : (uint64_t)h->wh[0].off16 << 4;
+    case MA_FIT_BEST: { /* (the bitmap and the large treap say if none) */
+        uint32_t x = bins_find(h, need);
+        if (x == NIL)
+            return false;
+        *pk = (pick){off_of(h, x), (uint64_t)size16(h, x) << 4, x};
+        return true;
+    }
+    case MA_FIT_WORST: { /* the heap's top: the largest, first in order */
+        if (wh_largest(h) < need)
+            return false;
+        wentry e = h->wh[0];
+        *pk = (pick){(uint64_t)e.off16 << 4, e.key >> 32 << 4, e.slot};
+        return true;
+    }
     case MA_FIT_NEXT:
         p = h->rover != PNONE ? pt_first(h, h->rover, need) : PNONE;
         if (p == PNONE)
@@ -1390,13 +1414,16 @@ static uint64_t policy_find(fl *h, uint32_t need)
         p = pt_first(h, pt_start(h), need);
         break;
     }
-    return p == PNONE ? NOFF : pt_off(h, p);
+    if (p == PNONE)
+        return false;
+    *pk = (pick){pt_off(h, p), (uint64_t)pt_size(h, p) << 4, p};
+    return true;
 }
 
 /* ---- the heap ------------------------------------------------------------------------- */
 
 /* Grow the heap so that its top is a free block of at least `need` bytes. */
-static ma_status grow(fl *h, uint64_t need, uint64_t *out)
+static ma_status grow(fl *h, uint64_t need, pick *out)
 {
     uint64_t top = h->heap, have = 0, prev_flag = F_PREV;
     if (h->top_free) {
@@ -1412,15 +1439,16 @@ static ma_status grow(fl *h, uint64_t need, uint64_t *out)
                        (unsigned long long)h->base.arena_size);
     bool was_rover = h->top_free && is_rover(h, top);
     if (h->top_free)
-        index_remove_sized(h, top, have, false);
+        index_remove_sized(h, top, have);
     h->heap += inc;
     if (h->heap > h->peak_heap)
         h->peak_heap = h->heap;
     index_add(h, top, have + inc, prev_flag);
     h->top_free = true;
+    uint64_t id = h->kind == IX_PTREE ? pos_of_block(h, top) : *tag_of(h, top);
     if (was_rover)
-        h->rover = pos_of_block(h, top);
-    *out = top;
+        h->rover = id;
+    *out = (pick){top, have + inc, id};
     return MA_OK;
 }
 
@@ -1483,10 +1511,14 @@ static uint64_t block_for(const fl *h, uint64_t n)
  * the low end (after a leading fragment when aligning), the remainder stays
  * free at the high end when it can hold a minimum block.
  */
-static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
+static uint64_t place(fl *h, const pick *pk, uint64_t size, uint64_t align)
 {
-    uint64_t have = bsize(h, off);
-    uint64_t prev_flag = *hdr(h, off) & F_PREV;
+    uint64_t off = pk->off, have = pk->size;
+    uint64_t prev_flag = F_PREV; /* a free block's predecessor is allocated (I4) */
+    /* The chosen block's header and its successor's are written below, after
+     * the index work: fetch their lines now, so that the misses overlap it. */
+    __builtin_prefetch(hdr(h, off), 1);
+    __builtin_prefetch(hdr(h, off + have - 8), 1);
     uint64_t lead = 0;
     if (align > MA_ALIGN) {
         uint64_t payload = ma_round_up(off + HDR, align);
@@ -1496,7 +1528,7 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
     }
     uint64_t rest = have - lead - size;
     if (h->kind == IX_HEAP && !lead && rest >= h->min_block) {
-        index_move(h, off, have, off + size, rest, F_PREV); /* the remainder */
+        index_move(h, (uint32_t)pk->id, have, off + size, rest, F_PREV); /* the remainder */
         set_allocated(h, off, size, prev_flag, true);
         return off;
     }
@@ -1516,10 +1548,10 @@ static uint64_t place(fl *h, uint64_t off, uint64_t size, uint64_t align)
             h->rover = rem >> 4;
         return off;
     }
-    uint64_t p = next ? pos_of_block(h, off) : PNONE, succ = PNONE;
+    uint64_t p = next ? pk->id : PNONE, succ = PNONE;
     if (next)
         h->rover = PNONE; /* set below: spare index_remove the search */
-    index_remove_sized(h, off, have, tighten);
+    index_remove_id(h, have, pk->id, tighten);
     if (next && rest < h->min_block) /* the chosen block's successor */
         succ = pt_after(h, p);      /* (before a leading fragment joins) */
     if (lead) {
@@ -1551,13 +1583,13 @@ static ma_status fl_memalign(ma_allocator *a, uint64_t alignment, uint64_t n,
     uint64_t size = block_for(h, n);
     /* Room for any leading fragment: alignment plus a minimum block. */
     uint64_t need = alignment > MA_ALIGN ? size + alignment + h->min_block : size;
-    uint64_t off = need >> 4 <= UINT32_MAX ? policy_find(h, (uint32_t)(need >> 4)) : NOFF;
-    if (off == NOFF) {
-        ma_status st = grow(h, need, &off);
+    pick pk = {0, 0, 0};
+    if (need >> 4 > UINT32_MAX || !policy_find(h, (uint32_t)(need >> 4), &pk)) {
+        ma_status st = grow(h, need, &pk);
         if (st != MA_OK)
             return st;
     }
-    *addr = place(h, off, size, alignment) + HDR;
+    *addr = place(h, &pk, size, alignment) + HDR;
     return MA_OK;
 }
 
@@ -1600,21 +1632,21 @@ static void release(fl *h, uint64_t off, uint64_t size)
         if (h->kind == IX_HEAP)
             keep = start, keep_size = psize;
         else
-            index_remove_sized(h, start, psize, false);
+            index_remove_sized(h, start, psize);
     }
     if (!(nw & F_ALLOC)) {
         total += nsize;
         if (h->kind == IX_HEAP && keep == NOFF)
             keep = next, keep_size = nsize;
         else
-            index_remove_sized(h, next, nsize, false); /* a rover on it moves on */
+            index_remove_sized(h, next, nsize); /* a rover on it moves on */
     }
     if (start + total >= h->heap)
         h->top_free = true;
     else if (nw & F_ALLOC) /* (after a free next block, F_PREV is clear already) */
         *hdr(h, start + total) &= ~F_PREV;
     if (keep != NOFF)
-        index_move(h, keep, keep_size, start, total, prev_flag);
+        index_move(h, *tag_of(h, keep), keep_size, start, total, prev_flag);
     else
         index_add(h, start, total, prev_flag);
     if (was_rover)
