@@ -156,16 +156,18 @@ _Static_assert(BITMAP_WORDS <= 32, "nonempty_words has a bit per bitmap word");
 #define PT_LEVELS 10      /* position tree: levels at most (8 for 2^31) */
 #define PT_FLOOR (UINT64_C(1) << 16) /* compaction: never below this many stamps */
 
+/* 32 bytes: two to a line, never across one.  A node's key and treap
+ * priority are computed (compute_key, prio_of), not stored. */
 typedef struct fnode {
-    uint64_t key;         /* the tree's key, fixed while indexed */
-    uint32_t prio;        /* a hash of the slot: the treap priority */
-    uint32_t left, right; /* children or list links; left links the spares */
-    uint32_t aug;         /* largest size / 16 in this subtree */
-    uint32_t stamp;       /* when the block became free */
     uint32_t off16;       /* the block's offset / 16 */
-    uint32_t size16;      /* the block's size / 16 */
+    uint32_t left, right; /* children or list links; left links the spares */
     uint32_t up;          /* pairing heaps: the parent or previous sibling */
+    uint32_t size16;      /* the block's size / 16 */
+    uint32_t stamp;       /* when the block became free */
+    uint32_t aug;         /* largest size / 16 in this subtree */
+    uint32_t unused;
 } fnode;
+_Static_assert(sizeof(fnode) == 32, "two pool nodes to a cache line");
 
 typedef struct wentry {
     uint64_t key;   /* size / 16 << 32 | tie (larger: earlier in the order) */
@@ -281,7 +283,7 @@ static inline uint64_t compute_key(const fl *h, uint32_t x)
     return k;
 }
 
-static inline uint64_t key(const fl *h, uint32_t x) { return node(h, x)->key; }
+static inline uint64_t key(const fl *h, uint32_t x) { return compute_key(h, x); }
 
 /* The kind of bin b: a list, a pairing heap, else a treap. */
 static inline bool is_list(const fl *h, uint32_t b) { return h->lists && b < NBINS; }
@@ -301,7 +303,11 @@ static inline uint32_t prio_of(uint32_t x)
     return x;
 }
 
-static inline uint32_t prio(const fl *h, uint32_t x) { return node(h, x)->prio; }
+static inline uint32_t prio(const fl *h, uint32_t x)
+{
+    (void)h;
+    return prio_of(x);
+}
 
 /* ---- best fit: the treaps ------------------------------------------------------------------ */
 
@@ -509,12 +515,8 @@ static void renumber_stamps(fl *h)
         return;
     }
     qsort(tmp, p.n, sizeof *tmp, cmp_u64);
-    for (size_t i = 0; i < p.n; i++)
+    for (size_t i = 0; i < p.n; i++) /* order kept: every tree stays valid */
         node(h, (uint32_t)tmp[i])->stamp = (uint32_t)(i + 1);
-    for (size_t i = 0; i < p.n; i++) { /* order kept: every tree stays valid */
-        uint32_t x = (uint32_t)tmp[i];
-        node(h, x)->key = compute_key(h, x);
-    }
     h->next_stamp = (uint32_t)(p.n + 1);
     free(tmp);
 }
@@ -638,8 +640,7 @@ static void bin_add(fl *h, uint32_t x)
             h->tails[b] = x;
         }
     } else {
-        n->prio = prio_of(x);
-        h->roots[b] = insert(h, h->roots[b], x, n->key, n->prio);
+        h->roots[b] = insert(h, h->roots[b], x, compute_key(h, x), prio_of(x));
     }
     bin_mark(h, b, true);
 }
@@ -661,7 +662,7 @@ static void bin_remove(fl *h, uint32_t x)
         else
             h->tails[b] = n->left;
     } else {
-        h->roots[b] = erase(h, h->roots[b], n->key);
+        h->roots[b] = erase(h, h->roots[b], compute_key(h, x));
     }
     if (h->roots[b] == NIL)
         bin_mark(h, b, false);
@@ -1302,7 +1303,6 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
         n->off16 = (uint32_t)(off >> 4);
         n->size16 = (uint32_t)(size >> 4);
         n->stamp = h->next_stamp++;
-        n->key = compute_key(h, x);
         bin_add(h, x);
     } else if (h->kind == IX_HEAP) {
         *tag_of(h, off) = wh_add(h, off, size);
@@ -1941,8 +1941,7 @@ static void check_node(const fl *hc, uint32_t x, uint32_t b, void *ctx)
                         "node", (unsigned long long)off);
         return;
     }
-    if (n->stamp >= h->next_stamp || bin_of(n->size16) != b ||
-        n->key != compute_key(h, x)) {
+    if (n->stamp >= h->next_stamp || bin_of(n->size16) != b) {
         c->st = ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is indexed "
                         "under a stale key, stamp or bin", (unsigned long long)off);
         return;
@@ -2001,9 +2000,6 @@ static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
             return ma_fail(a, MA_ECORRUPT, "the free-block index breaks the "
                            "heap order at 0x%llx", (unsigned long long)off_of(h, t));
     }
-    if (n->prio != prio_of(t))
-        return ma_fail(a, MA_ECORRUPT, "free block 0x%llx has a stale "
-                       "priority", (unsigned long long)off_of(h, t));
     ma_status st = check_subtree(h, n->left, lo, has_lo, k, true, depth + 1);
     if (st == MA_OK)
         st = check_subtree(h, n->right, k, true, hi, has_hi, depth + 1);
