@@ -6,10 +6,11 @@ random live block, --mallocs allocations in all.  Each allocator replays the
 same trace in C (`replay_bare`: the allocator's operations only); glibc runs
 it through the same engine (`system`) and in a bare loop with no interface.
 
-The machine's speed drifts (shared cores), so runs are paired: each timed run
-of an allocator follows a timed run of glibc through the engine, and an
-allocator's ratio is its best time over the best glibc time of its own pairs.
-Every figure is the best of --repeat warm runs.
+The machine's speed drifts (shared cores, up to 2x within minutes), so the
+runs are interleaved: each of --repeat rounds times glibc through the engine
+and then every allocator, on warm allocators.  Every figure is the best of
+its rounds, and an allocator's ratio is its best time over glibc's best, so
+each side is measured in the machine's fast moments alike.
 
     python benchmarks/bench_freelist.py [--mallocs 1000000] [--live 100000] [--only best-ao,first-ao]
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from _common import best_of  # first: it also keeps BLAS threads off the second core
+import _common  # noqa: F401  (first: it keeps BLAS threads off the second core)
 
 import memalloc_py as ma  # noqa: E402
 from memalloc_py import replaying as R  # noqa: E402
@@ -38,37 +39,43 @@ def main():
     n = len(trace)
     system = ma.System()
 
-    def glibc():
-        return R.replay_bare(trace, system)["nanoseconds"] / n
-
-    glibc_bare = best_of(lambda: R.replay_libc(trace)["nanoseconds"] / n, args.repeat)
     names = [n_ for n_ in ma.ARENA_ALLOCATORS if n_ != "buddy"] + ["buddy"]
     if args.only:
         names = [n_ for n_ in args.only.split(",") if n_]
+    allocs = {name: ma.create(name, arena_size=1 << 32) for name in names}
+
+    def run(alloc):
+        return R.replay_bare(trace, alloc)["nanoseconds"] / n
+
+    def bare():
+        return R.replay_libc(trace)["nanoseconds"] / n
+
+    bare(), run(system)  # warm-up: fault the memory in, for every contender alike
+    for alloc in allocs.values():
+        run(alloc)
+    glibc_bare = g = float("inf")
+    best = dict.fromkeys(names, float("inf"))
+    for _ in range(args.repeat):
+        glibc_bare = min(glibc_bare, bare())
+        g = min(g, run(system))
+        for name, alloc in allocs.items():
+            best[name] = min(best[name], run(alloc))
     rows = {}
-    for name in names:
-        alloc = ma.create(name, arena_size=1 << 32)
-
-        def mine():
-            return R.replay_bare(trace, alloc)["nanoseconds"] / n
-
-        glibc(), mine()  # warm-up: fault the memory in, for both alike
-        pairs = [(glibc(), mine()) for _ in range(args.repeat)]
-        g = min(a for a, _ in pairs)
-        ns = min(b for _, b in pairs)
+    for name, alloc in allocs.items():
         jw4 = R.replay(trace, alloc, sample_every=0).summary["jw4"]
-        rows[name] = {"ns": ns, "glibc_engine_ns": g, "x_glibc_engine": ns / g,
-                      "x_glibc_bare": ns / glibc_bare, "jw4": jw4}
+        rows[name] = {"ns": best[name], "glibc_engine_ns": g, "x_glibc_engine": best[name] / g,
+                      "x_glibc_bare": best[name] / glibc_bare, "jw4": jw4}
         alloc.close()
 
     if args.json:
         print(json.dumps({"glibc_bare_ns": glibc_bare, "allocators": rows}, indent=2))
         return
     print(f"trace: {trace.meta['name']}, {n:,} events; glibc's bare loop: {glibc_bare:.1f} ns")
-    print(f"{'allocator':<12} {'ns/op':>8} {'glibc engine':>13} {'x glibc engine':>15} "
+    print(f"glibc through the engine: {g:.1f} ns; best of {args.repeat} interleaved rounds")
+    print(f"{'allocator':<12} {'ns/op':>8} {'x glibc engine':>15} "
           f"{'x glibc bare':>13} {'max heap/max live - 1':>22}")
     for name, r in rows.items():
-        print(f"{name:<12} {r['ns']:8.1f} {r['glibc_engine_ns']:13.1f} {r['x_glibc_engine']:15.2f} "
+        print(f"{name:<12} {r['ns']:8.1f} {r['x_glibc_engine']:15.2f} "
               f"{r['x_glibc_bare']:13.2f} {r['jw4']:22.1%}")
 
 
