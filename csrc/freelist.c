@@ -1515,10 +1515,12 @@ static uint64_t place(fl *h, const pick *pk, uint64_t size, uint64_t align)
 {
     uint64_t off = pk->off, have = pk->size;
     uint64_t prev_flag = F_PREV; /* a free block's predecessor is allocated (I4) */
-    /* The chosen block's header and its successor's are written below, after
-     * the index work: fetch their lines now, so that the misses overlap it. */
+    /* The chosen block's header, its successor's and any remainder's are
+     * written below, after the index work: fetch their lines now, so that
+     * the misses overlap it. */
     __builtin_prefetch(hdr(h, off), 1);
     __builtin_prefetch(hdr(h, off + have - 8), 1);
+    __builtin_prefetch(hdr(h, off + size), 1); /* a remainder's header */
     uint64_t lead = 0;
     if (align > MA_ALIGN) {
         uint64_t payload = ma_round_up(off + HDR, align);
