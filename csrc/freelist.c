@@ -79,8 +79,8 @@
  * ==== Best fit: size bins =======================================================
  * A free block smaller than NBINS * 16 bytes sits in the exact bin of its
  * size; a bitmap of non-empty bins (with a summary word) finds the smallest
- * fitting bin in two word operations.  Each block owns a node in a side
- * pool (`tag` = its slot):
+ * fitting bin in two word operations.  Each block owns a 32-byte node in a
+ * side pool (`tag` = its slot):
  *   - LIFO, FIFO: a bin is a doubly linked list in free-list order (LIFO
  *     pushes at the head, FIFO at the tail; the head is taken): O(1);
  *   - AO: a bin is a pairing heap ordered by offset (the root is taken):
@@ -88,7 +88,8 @@
  *   - larger blocks share one treap keyed by (size / 16) << 32 | order key
  *     (order key: offset / 16, stamp, or ~stamp for LIFO), so the smallest
  *     key >= need << 32 is the best fit, ties broken by the order.
- * Treap priorities hash the slot (the shape is deterministic); node stamps
+ * Neither key nor priority is stored: a key is computed from the node, a
+ * priority hashes the slot (the shape is deterministic).  Node stamps
  * are 32-bit and renumbered in order before they run out.  The pool is
  * address space reserved for the largest number of free blocks the arena can
  * hold (never adjacent: arena / (2 * min_block) + 1), so adding a node never
@@ -130,6 +131,12 @@
  * O(log n) in the large treap.  Worst fit: O(log n).  First and next fit:
  * O(log_16 of the positions in use) per query, plus two groups of at most
  * 16 blocks, amortised over the bound tightenings and compactions.
+ *   Memory traffic: an allocation takes the chosen block's offset, size and
+ * index entry from the index and reads nothing from the block (its F_PREV is
+ * set, by I4); the lines it will write (the block's header, its successor's,
+ * a remainder's) are prefetched before the index work, so that their misses
+ * overlap it.  A free reads the block's header and its successor's, and the
+ * predecessor's footer only when F_PREV is clear.
  */
 #include "ma_internal.h"
 
