@@ -559,45 +559,54 @@ static inline void bin_mark(fl *h, uint32_t b, bool nonempty)
  * the previous sibling of the others).  Insertion is O(1); removing the
  * minimum, or any node, pairs up the node's children: amortised O(log n).
  */
-static uint32_t ph_meld(const fl *h, uint32_t a, uint32_t b)
+/* Link two heap roots (neither NIL): the lower offset becomes the root, the
+ * other its first child.  The comparison, a coin toss, selects without
+ * branches; the new root's right and up are cleared. */
+static inline uint32_t ph_link(const fl *h, uint32_t a, uint32_t b)
 {
-    if (a == NIL || (b != NIL && node(h, b)->off16 < node(h, a)->off16)) {
-        uint32_t t = a;
-        a = b;
-        b = t;
-    }
-    if (a == NIL)
-        return NIL;
-    fnode *A = node(h, a);
-    A->right = A->up = NIL;
-    if (b != NIL) { /* b becomes a's first child */
-        fnode *B = node(h, b);
-        B->right = A->left;
-        if (A->left != NIL)
-            node(h, A->left)->up = b;
-        B->up = a;
-        A->left = b;
-    }
-    return a;
+    fnode *A = node(h, a), *B = node(h, b), none;
+    bool swap = B->off16 < A->off16;
+    uint32_t lo = swap ? b : a, hi = swap ? a : b;
+    fnode *L = swap ? B : A, *H = swap ? A : B;
+    uint32_t first = L->left;
+    fnode *F = first != NIL ? node(h, first) : &none; /* its up names hi */
+    F->up = hi;
+    H->right = first;
+    H->up = lo;
+    L->left = hi;
+    L->right = L->up = NIL;
+    return lo;
 }
 
 /* Meld a list of siblings into one heap: pairs left to right, then the
  * pairs right to left. */
 static uint32_t ph_merge_pairs(const fl *h, uint32_t c)
 {
+    if (c == NIL)
+        return NIL;
     uint32_t acc = NIL; /* the melded pairs, newest first, linked by right */
-    while (c != NIL) {
+    for (;;) {
         uint32_t b = node(h, c)->right;
-        uint32_t next = b != NIL ? node(h, b)->right : NIL;
-        uint32_t m = ph_meld(h, c, b);
+        if (b == NIL) { /* an odd one out */
+            node(h, c)->up = NIL;
+            node(h, c)->right = acc;
+            acc = c;
+            break;
+        }
+        uint32_t next = node(h, b)->right;
+        uint32_t m = ph_link(h, c, b);
         node(h, m)->right = acc;
         acc = m;
+        if (next == NIL)
+            break;
         c = next;
     }
-    uint32_t r = NIL;
+    uint32_t r = acc;
+    acc = node(h, r)->right;
+    node(h, r)->right = NIL;
     while (acc != NIL) {
         uint32_t next = node(h, acc)->right;
-        r = ph_meld(h, r, acc);
+        r = ph_link(h, r, acc);
         acc = next;
     }
     return r;
@@ -619,7 +628,8 @@ static void ph_remove(const fl *h, uint32_t *root, uint32_t x)
         node(h, u)->right = X->right;
     if (X->right != NIL)
         node(h, X->right)->up = u;
-    *root = ph_meld(h, *root, sub);
+    if (sub != NIL)
+        *root = ph_link(h, *root, sub);
 }
 
 /* Index node x (its block already written) in its bin. */
@@ -629,7 +639,7 @@ static void bin_add(fl *h, uint32_t x)
     uint32_t b = bin_of(n->size16);
     n->left = n->right = n->up = NIL;
     if (is_heap(h, b)) {
-        h->roots[b] = ph_meld(h, h->roots[b], x);
+        h->roots[b] = h->roots[b] == NIL ? x : ph_link(h, h->roots[b], x);
     } else if (is_list(h, b)) {
         if (h->order == MA_ORDER_LIFO) { /* the newest first: push at the head */
             n->right = h->roots[b];
