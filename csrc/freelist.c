@@ -172,7 +172,7 @@ typedef struct fnode {
     uint32_t size16;      /* the block's size / 16 */
     uint32_t stamp;       /* when the block became free */
     uint32_t aug;         /* largest size / 16 in this subtree */
-    uint32_t unused;
+    uint32_t pad;
 } fnode;
 _Static_assert(sizeof(fnode) == 32, "two pool nodes to a cache line");
 
@@ -311,12 +311,6 @@ static inline uint32_t prio_of(uint32_t x)
     return x;
 }
 
-static inline uint32_t prio(const fl *h, uint32_t x)
-{
-    (void)h;
-    return prio_of(x);
-}
-
 /* ---- best fit: the treaps ------------------------------------------------------------------ */
 
 static inline void update(const fl *h, uint32_t x)
@@ -359,7 +353,7 @@ static uint32_t join(const fl *h, uint32_t a, uint32_t b)
         return b;
     if (b == NIL)
         return a;
-    if (prio(h, a) > prio(h, b)) {
+    if (prio_of(a) > prio_of(b)) {
         node(h, a)->right = join(h, node(h, a)->right, b);
         update(h, a);
         return a;
@@ -372,7 +366,7 @@ static uint32_t join(const fl *h, uint32_t a, uint32_t b)
 static uint32_t insert(const fl *h, uint32_t t, uint32_t x, uint64_t kx,
                        uint32_t px)
 {
-    if (t == NIL || px > prio(h, t)) {
+    if (t == NIL || px > prio_of(t)) {
         fnode *n = node(h, x);
         split(h, t, kx, &n->left, &n->right);
         update(h, x);
@@ -2020,7 +2014,7 @@ static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
                        "at 0x%llx", (unsigned long long)off_of(h, t));
     for (int side = 0; side < 2; side++) {
         uint32_t c = side ? n->right : n->left;
-        if (c != NIL && c < h->pool_top && prio(h, c) > prio(h, t))
+        if (c != NIL && c < h->pool_top && prio_of(c) > prio_of(t))
             return ma_fail(a, MA_ECORRUPT, "the free-block index breaks the "
                            "heap order at 0x%llx", (unsigned long long)off_of(h, t));
     }
