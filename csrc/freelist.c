@@ -93,7 +93,9 @@
  * are 32-bit and renumbered in order before they run out.  The pool is
  * address space reserved for the largest number of free blocks the arena can
  * hold (never adjacent: arena / (2 * min_block) + 1), so adding a node never
- * fails; `metadata_bytes` counts its high-water mark.
+ * fails, plus one scratch slot that is never handed out (pairing-heap links
+ * write there blindly instead of branching); `metadata_bytes` counts its
+ * high-water mark.
  *
  * ==== Next fit's rover ========================================================
  * `rover` is the position of a free block (PNONE: the start of the order).
@@ -554,6 +556,7 @@ static inline void bin_mark(fl *h, uint32_t b, bool nonempty)
  * the previous sibling of the others).  Insertion is O(1); removing the
  * minimum, or any node, pairs up the node's children: amortised O(log n).
  */
+
 /* Link two heap roots (neither NIL): the lower offset becomes the root, the
  * other its first child; the new root's right and up are cleared.  The
  * comparison is a coin toss, so the roots are selected with masks, not
@@ -1349,12 +1352,17 @@ static void index_remove_id(fl *h, uint64_t size, uint64_t id, bool chosen)
     h->free_blocks--;
 }
 
+/* The index id (see pick) of the indexed free block at off. */
+static inline uint64_t index_id(const fl *h, uint64_t off)
+{
+    return h->kind == IX_PTREE ? pos_of_block(h, off) : *tag_of(h, off);
+}
+
 /* Take the free block at off, of `size` bytes, out of the index (before
  * changing its header).  A rover on it moves to the block that followed it. */
-static void index_remove_sized(fl *h, uint64_t off, uint64_t size)
+static void index_remove(fl *h, uint64_t off, uint64_t size)
 {
-    index_remove_id(h, size, h->kind == IX_PTREE ? pos_of_block(h, off) : *tag_of(h, off),
-                    false);
+    index_remove_id(h, size, index_id(h, off), false);
 }
 
 /*
@@ -1370,11 +1378,6 @@ static void index_move(fl *h, uint32_t x, uint64_t from_size, uint64_t to,
     set_footer(h, to, size);
     *tag_of(h, to) = x;
     wh_rekey(h, x, to, size);
-}
-
-static inline void index_remove(fl *h, uint64_t off)
-{
-    index_remove_sized(h, off, bsize(h, off));
 }
 
 /* The largest free block, in units of 16 bytes (0: none). */
@@ -1441,11 +1444,13 @@ static bool policy_find(fl *h, uint32_t need, pick *pk)
 /* Grow the heap so that its top is a free block of at least `need` bytes. */
 static ma_status grow(fl *h, uint64_t need, pick *out)
 {
+    /* The new top block's predecessor is allocated: a free top's is (I4),
+     * and so is the last block's when the top is not free (or counts as
+     * allocated: the heap is empty). */
     uint64_t top = h->heap, have = 0, prev_flag = F_PREV;
     if (h->top_free) {
         have = *hdr(h, h->heap - 8);
         top = h->heap - have;
-        prev_flag = F_PREV; /* a free block's predecessor is allocated (I4) */
     }
     uint64_t inc = need > have ? ma_round_up(need - have, h->growth) : 0;
     if (inc > h->base.arena_size - h->heap)
@@ -1455,13 +1460,13 @@ static ma_status grow(fl *h, uint64_t need, pick *out)
                        (unsigned long long)h->base.arena_size);
     bool was_rover = h->top_free && is_rover(h, top);
     if (h->top_free)
-        index_remove_sized(h, top, have);
+        index_remove(h, top, have);
     h->heap += inc;
     if (h->heap > h->peak_heap)
         h->peak_heap = h->heap;
     index_add(h, top, have + inc, prev_flag);
     h->top_free = true;
-    uint64_t id = h->kind == IX_PTREE ? pos_of_block(h, top) : *tag_of(h, top);
+    uint64_t id = index_id(h, top);
     if (was_rover)
         h->rover = id;
     *out = (pick){top, have + inc, id};
@@ -1483,7 +1488,7 @@ static void maybe_trim(fl *h)
         return;
     uint64_t prev_flag = *hdr(h, top) & F_PREV;
     bool was_rover = is_rover(h, top);
-    index_remove(h, top);
+    index_remove(h, top, size);
     ma_arena_discard(&h->base, keep, h->heap - keep);
     h->heap = keep;
     if (keep > top) {
@@ -1650,14 +1655,14 @@ static void release(fl *h, uint64_t off, uint64_t size)
         if (h->kind == IX_HEAP)
             keep = start, keep_size = psize;
         else
-            index_remove_sized(h, start, psize);
+            index_remove(h, start, psize);
     }
     if (!(nw & F_ALLOC)) {
         total += nsize;
         if (h->kind == IX_HEAP && keep == NOFF)
             keep = next, keep_size = nsize;
         else
-            index_remove_sized(h, next, nsize); /* a rover on it moves on */
+            index_remove(h, next, nsize); /* a rover on it moves on */
     }
     if (start + total >= h->heap)
         h->top_free = true;
@@ -1704,7 +1709,7 @@ static ma_status fl_realloc(ma_allocator *a, uint64_t addr, uint64_t n,
     uint64_t avail = size + (next_free && want > size ? bsize(h, next) : 0);
     if (want <= avail) { /* in place: shrink, or absorb the next free block */
         if (avail > size)
-            index_remove(h, next);
+            index_remove(h, next, avail - size);
         h->allocated -= size;
         h->alloc_blocks--;
         uint64_t rest = avail - want;

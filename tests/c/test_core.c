@@ -223,6 +223,46 @@ static void test_freelist_corruption_detected(void)
     EXPECT(ma_freelist_create(&c, &a) == MA_EINVAL);
 }
 
+/*
+ * Every policy with as many free blocks as its arena can hold: 128 blocks
+ * of the minimum size fill a 4 KiB arena (the smallest); freeing every other
+ * one leaves 64, none adjacent.  The index's side pool is sized for exactly that many (plus
+ * a scratch slot that pairing-heap links write blindly: were it ever handed
+ * out, a live node's links would be overwritten and ma_check would say so).
+ */
+static void test_freelist_most_free_blocks(void)
+{
+    for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
+        for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
+            ma_freelist_config c = {0};
+            c.arena_size = 4096;
+            c.growth = 32;
+            c.fit = fit;
+            c.order = order;
+            ma_allocator *a = NULL;
+            EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+            uint64_t p[128], extra = MA_NULL;
+            for (int i = 0; i < 128; i++)
+                p[i] = must_malloc(a, 16);
+            EXPECT(ma_malloc(a, 16, &extra) == MA_ENOMEM);
+            for (int round = 0; round < 2; round++) {
+                for (int i = round; i < 128; i += 2) { /* the evens, then the odds */
+                    EXPECT(ma_free(a, p[i]) == MA_OK);
+                    EXPECT(ma_check(a) == MA_OK);
+                }
+                ma_stats st;
+                EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 64);
+                for (int i = round; i < 128; i += 2) { /* each takes a hole back */
+                    p[i] = must_malloc(a, 16);
+                    EXPECT(ma_check(a) == MA_OK);
+                }
+                EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 0);
+            }
+            ma_destroy(a);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -238,6 +278,7 @@ int main(int argc, char **argv)
     ma_destroy(a);
 
     test_freelist_corruption_detected();
+    test_freelist_most_free_blocks();
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
             ma_freelist_config c = {0};
