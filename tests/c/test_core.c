@@ -263,6 +263,60 @@ static void test_freelist_most_free_blocks(void)
     }
 }
 
+/* A random permutation of 0 .. n-1 times `scale` plus `add`. */
+static void shuffled(uint64_t *v, unsigned n, uint64_t scale, uint64_t add)
+{
+    for (unsigned i = 0; i < n; i++)
+        v[i] = i * scale + add;
+    for (unsigned i = n; i > 1; i--) {
+        unsigned j = (unsigned)(rnd() % i);
+        uint64_t t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+/*
+ * Best fit in address order with thousands of free blocks of one size in
+ * one bin.  Frees in random order build it, allocations must take its
+ * blocks lowest address first, and freeing the blocks between free ones
+ * takes them out of it anywhere (coalescing removes both neighbours).
+ * ma_check after every step.
+ */
+static void test_freelist_deep_bin(void)
+{
+    enum { N = 6000, H = N / 2 };
+    static uint64_t order[H];
+    ma_freelist_config c = {0};
+    c.arena_size = 1 << 20;
+    c.fit = MA_FIT_BEST;
+    c.order = MA_ORDER_ADDRESS;
+    ma_allocator *a = NULL;
+    EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+    for (uint64_t i = 0; i < N; i++) /* 32-byte blocks, back to back */
+        EXPECT(must_malloc(a, 16) == 32 * i + 16);
+    int bad = 0;
+    ma_stats st;
+    for (int round = 0; round < 2; round++) {
+        shuffled(order, H, 64, 32 + 16); /* the odd blocks */
+        for (unsigned i = 0; i < H; i++)
+            bad += ma_free(a, order[i]) != MA_OK || ma_check(a) != MA_OK;
+        /* (the last odd block joins the free top of the heap) */
+        EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == H);
+        if (round == 0) { /* best fit: the lowest address of the 32-byte bin */
+            for (uint64_t i = 0; i < H; i++)
+                bad += must_malloc(a, 16) != 64 * i + 32 + 16 || ma_check(a) != MA_OK;
+            EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 1);
+        }
+    }
+    shuffled(order, H, 64, 16); /* the even blocks, between free ones */
+    for (unsigned i = 0; i < H; i++)
+        bad += ma_free(a, order[i]) != MA_OK || ma_check(a) != MA_OK;
+    EXPECT(bad == 0);
+    EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 1 && st.allocated_bytes == 0);
+    ma_destroy(a);
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -279,6 +333,7 @@ int main(int argc, char **argv)
 
     test_freelist_corruption_detected();
     test_freelist_most_free_blocks();
+    test_freelist_deep_bin();
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
             ma_freelist_config c = {0};
