@@ -247,10 +247,12 @@ static ma_status buddy_memalign(ma_allocator *a, uint64_t alignment,
     return MA_OK;
 }
 
-/* Find the allocated block at `off`, or report that the tags disagree. */
+/* Find the allocated block at `off`, or report that the tags disagree
+ * (*d is 0 then). */
 static ma_status allocated_order(buddy *b, uint64_t off, unsigned *d)
 {
     bool allocated = false;
+    *d = 0;
     if (off >= b->base.arena_size || (off & (block_size(b, 0) - 1)) ||
         !tag_get(b, off >> b->m, d, &allocated) || !allocated)
         return ma_fail(&b->base, MA_ECORRUPT,
