@@ -10,9 +10,10 @@ Measures
        - buddy bare (the allocator's operations only, no measurement),
        - the system allocator (glibc) through the same engine,
        - glibc in a bare loop of malloc/free with no interface at all.
-Every contender runs the same trace; each figure is the best of --repeat warm
-runs (a first untimed run faults the pages in, for glibc as for buddy), and
-the ratios to glibc are printed beside the times.
+Every contender runs the same trace, in --repeat interleaved rounds (the
+machine's speed drifts); each figure is the best of its rounds, after a first
+untimed run that faults the pages in (for glibc as for buddy), and the ratios
+to glibc are printed beside the times.
 
     python benchmarks/bench_buddy.py [--mallocs 2000000] [--live 50000] [--repeat 3]
 """
@@ -22,7 +23,7 @@ import argparse
 import json
 import time
 
-from _common import best_of  # first: it also keeps BLAS threads off the second core
+from _common import interleaved_best  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
 from memalloc_py import replaying as R  # noqa: E402
@@ -100,12 +101,12 @@ def main():
     def bare(alloc):
         return lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n
 
-    figures = {
-        "buddy engine": best_of(engine(buddy), args.repeat),
-        "buddy bare": best_of(bare(buddy), args.repeat),
-        "glibc engine": best_of(engine(system), args.repeat),
-        "glibc bare loop": best_of(lambda: R.replay_libc(trace)["nanoseconds"] / n, args.repeat),
-    }
+    figures = interleaved_best({
+        "buddy engine": engine(buddy),
+        "buddy bare": bare(buddy),
+        "glibc engine": engine(system),
+        "glibc bare loop": lambda: R.replay_libc(trace)["nanoseconds"] / n,
+    }, args.repeat)
     frag = R.replay(trace, "buddy", arena_size=1 << 30).summary
 
     if args.json:
@@ -120,7 +121,7 @@ def main():
     print(f"  the whole trace   buddy {py_buddy:>11,.0f}   system {py_system:>11,.0f}"
           "   (one call per event, 5,000+ blocks live)")
     print()
-    print("C, nanoseconds per operation (best of warm runs):")
+    print("C, nanoseconds per operation (best of interleaved warm rounds):")
     glibc_engine, glibc_bare = figures["glibc engine"], figures["glibc bare loop"]
     for name, ns in figures.items():
         print(f"  {name:<16} {ns:7.1f} ns   {1e3 / ns:6.1f} M ops/s   "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import _common  # noqa: F401  (first: it keeps BLAS threads off the second core)
+import _common  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
 from memalloc_py import replaying as R  # noqa: E402
@@ -45,21 +45,13 @@ def main():
     allocs = {name: ma.create(name, arena_size=1 << 32) for name in names}
 
     def run(alloc):
-        return R.replay_bare(trace, alloc)["nanoseconds"] / n
+        return lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n
 
-    def bare():
-        return R.replay_libc(trace)["nanoseconds"] / n
-
-    bare(), run(system)  # warm-up: fault the memory in, for every contender alike
-    for alloc in allocs.values():
-        run(alloc)
-    glibc_bare = g = float("inf")
-    best = dict.fromkeys(names, float("inf"))
-    for _ in range(args.repeat):
-        glibc_bare = min(glibc_bare, bare())
-        g = min(g, run(system))
-        for name, alloc in allocs.items():
-            best[name] = min(best[name], run(alloc))
+    runs = {"glibc bare loop": lambda: R.replay_libc(trace)["nanoseconds"] / n,
+            "glibc engine": run(system)}
+    runs.update((name, run(alloc)) for name, alloc in allocs.items())
+    best = _common.interleaved_best(runs, args.repeat)
+    glibc_bare, g = best["glibc bare loop"], best["glibc engine"]
     rows = {}
     for name, alloc in allocs.items():
         jw4 = R.replay(trace, alloc, sample_every=0).summary["jw4"]
