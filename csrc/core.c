@@ -484,7 +484,7 @@ ma_status ma_read(ma_allocator *a, uint64_t addr, uint64_t offset, void *dst,
 {
     if (!a || (!dst && n))
         return MA_EINVAL;
-    unsigned char *p;
+    unsigned char *p = NULL;
     LOCK_OPEN(a);
     ma_status st = access_block(a, "read", addr, offset, n, &p);
     if (st == MA_OK && n)
@@ -498,7 +498,7 @@ ma_status ma_write(ma_allocator *a, uint64_t addr, uint64_t offset,
 {
     if (!a || (!src && n))
         return MA_EINVAL;
-    unsigned char *p;
+    unsigned char *p = NULL;
     LOCK_OPEN(a);
     ma_status st = access_block(a, "write", addr, offset, n, &p);
     if (st == MA_OK && n)
