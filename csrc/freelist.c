@@ -293,8 +293,6 @@ static inline uint64_t compute_key(const fl *h, uint32_t x)
     return k;
 }
 
-static inline uint64_t key(const fl *h, uint32_t x) { return compute_key(h, x); }
-
 /* The kind of bin b: a list, a pairing heap, else a treap. */
 static inline bool is_list(const fl *h, uint32_t b) { return h->lists && b < NBINS; }
 static inline bool is_heap(const fl *h, uint32_t b)
@@ -338,7 +336,7 @@ static void split(const fl *h, uint32_t t, uint64_t k, uint32_t *l, uint32_t *r)
         return;
     }
     fnode *n = node(h, t);
-    if (key(h, t) < k) {
+    if (compute_key(h, t) < k) {
         split(h, n->right, k, &n->right, r);
         *l = t;
     } else {
@@ -375,7 +373,7 @@ static uint32_t insert(const fl *h, uint32_t t, uint32_t x, uint64_t kx,
         return x;
     }
     fnode *n = node(h, t);
-    if (kx < key(h, t))
+    if (kx < compute_key(h, t))
         n->left = insert(h, n->left, x, kx, px);
     else
         n->right = insert(h, n->right, x, kx, px);
@@ -388,7 +386,7 @@ static uint32_t erase(const fl *h, uint32_t t, uint64_t kx)
     if (t == NIL)
         return NIL; /* not indexed: fl_check reports it */
     fnode *n = node(h, t);
-    uint64_t kt = key(h, t);
+    uint64_t kt = compute_key(h, t);
     if (kx == kt)
         return join(h, n->left, n->right);
     if (kx < kt)
@@ -404,7 +402,7 @@ static uint32_t lower_bound(const fl *h, uint32_t t, uint64_t k)
 {
     uint32_t best = NIL;
     while (t != NIL) {
-        if (key(h, t) >= k) {
+        if (compute_key(h, t) >= k) {
             best = t;
             t = node(h, t)->left;
         } else {
@@ -1197,7 +1195,7 @@ static void wh_sift_down(fl *h, uint64_t i)
         /* The largest of the four children, with no bounds checks: the
          * entries past the last have key 0 (and the mapping has room for
          * them).  The picks compile to jumps, a coin toss each; a masked
-         * version mispredicts a third as often but measured slower: the
+         * version mispredicts a third less often but measured slower: the
          * jumps let the processor fetch the next level speculatively. */
         const wentry *w = h->wh;
         uint64_t b01 = w[c + 1].key > w[c].key ? c + 1 : c;
@@ -1966,7 +1964,7 @@ static void check_node(const fl *hc, uint32_t x, uint32_t b, void *ctx)
     }
     if (n->stamp >= h->next_stamp || bin_of(n->size16) != b) {
         c->st = ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is indexed "
-                        "under a stale key, stamp or bin", (unsigned long long)off);
+                        "under a stale stamp or bin", (unsigned long long)off);
         return;
     }
     if (is_heap(h, b)) {
@@ -2013,7 +2011,7 @@ static ma_status check_subtree(fl *h, uint32_t t, uint64_t lo, bool has_lo,
         return ma_fail(a, MA_ECORRUPT, "the free-block index is too deep or "
                        "names slot %u, beyond the %u in use", t, h->pool_top);
     fnode *n = node(h, t);
-    uint64_t k = key(h, t);
+    uint64_t k = compute_key(h, t);
     if ((has_lo && k <= lo) || (has_hi && k >= hi))
         return ma_fail(a, MA_ECORRUPT, "the free-block index is out of order "
                        "at 0x%llx", (unsigned long long)off_of(h, t));
