@@ -18,9 +18,10 @@
  *   usable size is size - 16.  Coalescing is O(1): the next block's header
  *   follows the block, and when F_PREV is clear the previous block's footer
  *   sits just before the header.  `tag` (offset 8 of a free block) names the
- *   block's entry in the index: a node slot (best fit), a heap slot (worst
- *   fit) or a stamp (first and next fit in LIFO or FIFO order); unused for
- *   first and next fit in address order.
+ *   block's entry in the index: a node slot (best fit; worst fit in LIFO
+ *   or FIFO order), a heap slot (worst fit in address order) or a stamp
+ *   (first and next fit in LIFO or FIFO order); unused for first and next
+ *   fit in address order.
  *
  * ==== Free-list order ==========================================================
  * AO orders blocks by offset.  LIFO and FIFO order them by a stamp, a counter
@@ -65,37 +66,42 @@
  *   The arrays are one reservation of address space (pages are touched only
  *   where positions are used); metadata_bytes counts the part in use.
  *
- * ==== Worst fit: a 4-ary max-heap ================================================
- * Worst fit only ever asks for the largest block, first in order among
- * equals, so its free blocks sit in a 4-ary heap of {key, slot, offset / 16}
- * with key = size / 16 << 32 | tie, where a larger tie is earlier in the
- * order (AO: ~offset / 16; FIFO: ~stamp; LIFO: stamp).  Keys are unique, so
- * the top is exactly the policy's choice.  Entry i's children 4i+1 .. 4i+4
- * share one cache line; wpos[slot] is a block's entry, for removal.  A split
- * remainder, or a block merged into a free neighbour, takes over the
- * neighbour's entry with a new key (one sift instead of a removal and an
- * insertion).  32-bit stamps are renumbered in order before they run out.
- *
- * ==== Best fit: size bins =======================================================
+ * ==== Best fit, and worst fit in LIFO/FIFO order: size bins ======================
  * A free block smaller than NBINS * 16 bytes sits in the exact bin of its
  * size; a bitmap of non-empty bins (with a summary word) finds the smallest
- * fitting bin in two word operations.  Each block owns a 32-byte node in a
- * side pool (`tag` = its slot):
+ * fitting bin (best fit) or the highest non-empty one (worst fit) in a few
+ * word operations.  Each block owns a 32-byte node in a side pool (`tag` =
+ * its slot):
  *   - LIFO, FIFO: a bin is a doubly linked list in free-list order (LIFO
  *     pushes at the head, FIFO at the tail; the head is taken): O(1);
- *   - AO: a bin is a pairing heap ordered by offset (the root is taken):
- *     insertion O(1), removal amortised O(log n);
+ *   - AO (best fit only): a bin is a pairing heap ordered by offset (the
+ *     root is taken): insertion O(1), removal amortised O(log n);
  *   - larger blocks share one treap keyed by (size / 16) << 32 | order key
- *     (order key: offset / 16, stamp, or ~stamp for LIFO), so the smallest
- *     key >= need << 32 is the best fit, ties broken by the order.
- * Neither key nor priority is stored: a key is computed from the node, a
- * priority hashes the slot (the shape is deterministic).  Node stamps
- * are 32-bit and renumbered in order before they run out.  The pool is
- * address space reserved for the largest number of free blocks the arena can
- * hold (never adjacent: arena / (2 * min_block) + 1), so adding a node never
- * fails, plus one scratch slot that is never handed out (pairing-heap links
- * write there blindly instead of branching); `metadata_bytes` counts its
- * high-water mark.
+ *     (order key: offset / 16, stamp, or ~stamp for LIFO) and augmented
+ *     with the largest size in each subtree: the smallest key >= need << 32
+ *     is the best fit, and the smallest key >= (the root's largest size)
+ *     << 32 the worst fit, ties broken by the order.
+ * Worst fit takes from the treap while it holds a block, else the head of
+ * the highest non-empty bin.  Neither key nor priority is stored: a key is
+ * computed from the node, a priority hashes the slot (the shape is
+ * deterministic).  Node stamps are 32-bit and renumbered in order before
+ * they run out.  The pool is address space reserved for the largest number
+ * of free blocks the arena can hold (never adjacent: arena / (2 * min_block)
+ * + 1), so adding a node never fails, plus one scratch slot that is never
+ * handed out (pairing-heap links write there blindly instead of branching);
+ * `metadata_bytes` counts its high-water mark.
+ *
+ * ==== Worst fit, address order: a 4-ary max-heap ================================
+ * In address order the bins would be pairing heaps, and worst fit's free
+ * blocks crowd into the few bins of the largest sizes, whose heaps then do
+ * most of the work: one 4-ary heap of all the free blocks measured faster.
+ * Its entries are {key, slot, offset / 16} with key = size / 16 << 32 |
+ * ~(offset / 16), so a larger key is a larger block, or an equal one at a
+ * lower address.  Keys are unique: the top is exactly the policy's choice.
+ * Entry i's children 4i+1 .. 4i+4 share one cache line; wpos[slot] is a
+ * block's entry, for removal.  A split remainder, or a block merged into a
+ * free neighbour, takes over the neighbour's entry with a new key (one sift
+ * instead of a removal and an insertion).
  *
  * ==== Next fit's rover ========================================================
  * `rover` is the position of a free block (PNONE: the start of the order).
@@ -129,8 +135,8 @@
  *
  * ==== Costs ==================================================================
  * malloc, free, realloc, memalign: O(log n) in the number of free blocks n.
- * Best fit: O(1) in list bins, amortised O(log n) in pairing heaps, expected
- * O(log n) in the large treap.  Worst fit: O(log n).  First and next fit:
+ * Bins: O(1) in list bins, amortised O(log n) in pairing heaps, expected
+ * O(log n) in the large treap.  Worst-fit heap: O(log n).  First and next fit:
  * O(log_16 of the positions in use) per query, plus two groups of at most
  * 16 blocks, amortised over the bound tightenings and compactions.
  *   Memory traffic: an allocation takes the chosen block's offset, size and
@@ -184,7 +190,7 @@ typedef struct wentry {
     uint32_t off16; /* the block's offset / 16 */
 } wentry;
 
-enum { IX_BINS, IX_PTREE, IX_HEAP }; /* best; first and next; worst */
+enum { IX_BINS, IX_PTREE, IX_HEAP }; /* best, worst LIFO/FIFO; first, next; worst AO */
 
 typedef struct fl {
     ma_allocator base; /* must come first */
@@ -195,8 +201,8 @@ typedef struct fl {
     bool top_free;
     uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
     int kind;                   /* IX_BINS, IX_PTREE or IX_HEAP */
-    /* best fit: bins of pool nodes */
-    bool lists;                 /* best fit, LIFO/FIFO: exact bins are lists */
+    /* best fit, and worst fit in LIFO/FIFO order: bins of pool nodes */
+    bool lists;                 /* LIFO/FIFO: exact bins are lists */
     uint32_t roots[NBINS + 1];  /* bins (treap roots or list heads), then the large blocks */
     uint32_t tails[NBINS];      /* lists: the last node of each bin */
     uint64_t nonempty[BITMAP_WORDS]; /* bit b set iff roots[b] != NIL */
@@ -221,7 +227,7 @@ typedef struct fl {
     void *pmap;
     uint64_t pmap_len;
     uint64_t rover;             /* next fit: a position, PNONE: the start */
-    /* worst fit: the heap */
+    /* worst fit, address order: the heap */
     wentry *wh;                 /* entries 0 .. wn-1 */
     uint32_t *wpos;             /* slot -> entry index; spare slots: the next spare */
     uint64_t wn;
@@ -699,12 +705,14 @@ static uint32_t bin_at_or_above(const fl *h, uint32_t b)
 /* The highest non-empty exact bin (0: none). */
 static uint32_t highest_bin(const fl *h)
 {
-    for (uint32_t w = BITMAP_WORDS; w-- > 0;) {
+    for (uint32_t words = h->nonempty_words; words;) {
+        uint32_t w = 31 - (uint32_t)__builtin_clz(words);
         uint64_t bits = h->nonempty[w];
         if (w == NBINS >> 6)
             bits &= (UINT64_C(1) << (NBINS & 63)) - 1; /* not the large bin */
         if (bits)
             return w * 64 + 63 - (uint32_t)__builtin_clzll(bits);
+        words &= ~(UINT32_C(1) << w);
     }
     return 0;
 }
@@ -720,6 +728,17 @@ static uint32_t bins_find(const fl *h, uint32_t need)
     else
         return NIL;
     return x;
+}
+
+/* Worst fit, LIFO and FIFO: the node of the largest free block, the first
+ * in order among blocks of its size (NIL: none). */
+static uint32_t bins_largest(const fl *h)
+{
+    uint32_t root = h->roots[NBINS];
+    if (root != NIL) /* the large blocks: the first key of the largest size */
+        return lower_bound(h, root, (uint64_t)node(h, root)->aug << 32);
+    uint32_t b = highest_bin(h);
+    return b ? h->roots[b] : NIL; /* a list's head */
 }
 
 /* ---- first and next fit: the position tree ---------------------------------------------- */
@@ -1153,17 +1172,14 @@ static uint64_t pt_bytes(const fl *h)
     return total;
 }
 
-/* ---- worst fit: a 4-ary max-heap ------------------------------------------------------ */
+/* ---- worst fit, address order: a 4-ary max-heap --------------------------------------- */
 
 /* Entry i's children are 4i+1 .. 4i+4: with entry 1 on a 64-byte boundary
- * they share one cache line. */
-static inline uint32_t wh_tie(const fl *h, uint64_t off, uint32_t stamp)
+ * they share one cache line.  The key of the free block [off, off + size):
+ * larger is larger, or as large and lower. */
+static inline uint64_t wh_key(uint64_t off, uint64_t size)
 {
-    switch (h->order) {
-    case MA_ORDER_LIFO: return stamp;                  /* the newest first */
-    case MA_ORDER_FIFO: return ~stamp;                 /* the oldest first */
-    default: return ~(uint32_t)(off >> 4);             /* the lowest first */
-    }
+    return (size >> 4) << 32 | (uint32_t)~(off >> 4);
 }
 
 static inline void wh_put(fl *h, uint64_t i, wentry e)
@@ -1209,67 +1225,27 @@ static void wh_sift_down(fl *h, uint64_t i)
     wh_put(h, i, e);
 }
 
-static int cmp_u64(const void *x, const void *y);
-
-/* The stamp in entry e's key (LIFO, FIFO). */
-static inline uint32_t wh_stamp(const fl *h, wentry e)
-{
-    return h->order == MA_ORDER_LIFO ? (uint32_t)e.key : ~(uint32_t)e.key;
-}
-
-/*
- * Stamps are 32-bit: before they run out, renumber the free blocks 1..n in
- * stamp order.  Relative order is kept, so the heap stays valid.  Amortised
- * O(1) per stamp; if the temporary array cannot be had, try again later.
- */
-static void wh_renumber(fl *h)
-{
-    if (h->order == MA_ORDER_ADDRESS) { /* ties by offset: stamps unused */
-        h->next_stamp = 1;
-        return;
-    }
-    uint64_t *tmp = malloc((size_t)(h->wn ? h->wn : 1) * sizeof *tmp);
-    if (!tmp)
-        return;
-    for (uint64_t i = 0; i < h->wn; i++)
-        tmp[i] = (uint64_t)wh_stamp(h, h->wh[i]) << 32 | i;
-    qsort(tmp, (size_t)h->wn, sizeof *tmp, cmp_u64);
-    for (uint64_t j = 0; j < h->wn; j++) {
-        wentry *e = &h->wh[(uint32_t)tmp[j]];
-        e->key = (e->key & ~(uint64_t)UINT32_MAX) | wh_tie(h, 0, (uint32_t)(j + 1));
-    }
-    h->next_stamp = (uint32_t)(h->wn + 1);
-    free(tmp);
-}
-
 /* Index the free block [off, off + size) (header written); returns its slot. */
 static uint32_t wh_add(fl *h, uint64_t off, uint64_t size)
 {
-    if (h->next_stamp >= h->stamp_limit)
-        wh_renumber(h);
     uint32_t x = h->wspare;
     if (x != NIL)
         h->wspare = h->wpos[x];
     else
         x = h->wslots++;
-    uint32_t s16 = (uint32_t)(size >> 4);
-    uint32_t stamp = h->next_stamp++;
-    wentry e = {(uint64_t)s16 << 32 | wh_tie(h, off, stamp), x, (uint32_t)(off >> 4)};
+    wentry e = {wh_key(off, size), x, (uint32_t)(off >> 4)};
     h->wh[h->wn] = e;
     wh_sift_up(h, h->wn++);
     return x;
 }
 
-/* Slot x now names the free block [off, off + size), which becomes free now
- * (a fresh stamp): one sift instead of a removal and an insertion. */
+/* Slot x now names the free block [off, off + size): one sift instead of a
+ * removal and an insertion. */
 static void wh_rekey(fl *h, uint32_t x, uint64_t off, uint64_t size)
 {
-    if (h->next_stamp >= h->stamp_limit)
-        wh_renumber(h);
     uint64_t i = h->wpos[x];
     uint64_t old = h->wh[i].key;
-    uint32_t stamp = h->next_stamp++;
-    h->wh[i].key = (size >> 4) << 32 | wh_tie(h, off, stamp);
+    h->wh[i].key = wh_key(off, size);
     h->wh[i].off16 = (uint32_t)(off >> 4);
     if (h->wh[i].key > old)
         wh_sift_up(h, i);
@@ -1400,7 +1376,7 @@ static inline bool is_rover(const fl *h, uint64_t off)
  * chosen block (whose line is likely cold) before it writes the new header. */
 typedef struct pick {
     uint64_t off, size;
-    uint64_t id; /* its node slot (best), heap slot (worst) or position */
+    uint64_t id; /* its node slot (bins), heap slot or position */
 } pick;
 
 /* Find a free block of at least `need` units under the policy. */
@@ -1415,8 +1391,15 @@ static bool policy_find(fl *h, uint32_t need, pick *pk)
         *pk = (pick){off_of(h, x), (uint64_t)size16(h, x) << 4, x};
         return true;
     }
-    case MA_FIT_WORST: { /* the heap's top: the largest, first in order */
-        if (wh_largest(h) < need)
+    case MA_FIT_WORST: { /* the largest, first in order */
+        if (h->kind == IX_BINS) {
+            uint32_t x = bins_largest(h);
+            if (x == NIL || size16(h, x) < need)
+                return false;
+            *pk = (pick){off_of(h, x), (uint64_t)size16(h, x) << 4, x};
+            return true;
+        }
+        if (wh_largest(h) < need) /* the heap's top */
             return false;
         wentry e = h->wh[0];
         *pk = (pick){(uint64_t)e.off16 << 4, e.key >> 32 << 4, e.slot};
@@ -1808,9 +1791,8 @@ static ma_status wh_check_block(fl *h, const ma_block *b)
 {
     uint32_t x = *tag_of(h, b->offset);
     wentry e = x < h->wslots && h->wpos[x] < h->wn ? h->wh[h->wpos[x]] : (wentry){0, NIL, 0};
-    if (e.slot != x || (uint64_t)e.off16 << 4 != b->offset || (e.key >> 32) << 4 != b->size ||
-        (h->order == MA_ORDER_ADDRESS && (uint32_t)e.key != wh_tie(h, b->offset, 0)) ||
-        (h->order != MA_ORDER_ADDRESS && wh_stamp(h, e) >= h->next_stamp))
+    if (e.slot != x || (uint64_t)e.off16 << 4 != b->offset ||
+        e.key != wh_key(b->offset, b->size))
         return ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is missing "
                        "from the free-block heap, or has a stale key",
                        (unsigned long long)b->offset);
@@ -2194,7 +2176,12 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     h->fit = cfg->fit;
     h->order = cfg->order;
-    h->kind = cfg->fit == MA_FIT_BEST ? IX_BINS : cfg->fit == MA_FIT_WORST ? IX_HEAP : IX_PTREE;
+    /* Worst fit in LIFO or FIFO order takes the head of the highest list
+     * bin, O(1); in address order a bin would be a pairing heap, and the
+     * 4-ary heap of all free blocks measured faster. */
+    h->kind = cfg->fit == MA_FIT_BEST ? IX_BINS
+            : cfg->fit == MA_FIT_WORST ? (cfg->order == MA_ORDER_ADDRESS ? IX_HEAP : IX_BINS)
+                                       : IX_PTREE;
     h->lists = h->kind == IX_BINS && cfg->order != MA_ORDER_ADDRESS;
     h->growth = growth;
     h->min_block = min_block;

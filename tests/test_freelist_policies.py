@@ -116,6 +116,31 @@ def test_worst_fit_ties_follow_the_order():
             assert a.malloc(16) == expected, name
 
 
+@pytest.mark.parametrize("name, expected", [("worst-ao", [16, 20256]),
+                                            ("worst-lifo", [40496, 16]),
+                                            ("worst-fifo", [20256, 16])])
+def test_worst_fit_ties_among_large_blocks_follow_the_order(name, expected):
+    # Blocks of 16 KiB and more are indexed apart from the exact-size bins
+    # (csrc/freelist.c): the largest size still wins, ties go by the order.
+    with ma.create(name, arena_size=1 << 20, growth=4096) as a:
+        W = a.malloc(20192)           # 20208-byte blocks at 0, 20240, 40480
+        a.malloc(16)                  # guards of 32 bytes between them
+        X = a.malloc(20192)
+        a.malloc(16)
+        Y = a.malloc(20192)
+        a.malloc(16)
+        Z = a.malloc(4000)            # 4016 bytes at 60720: an exact bin's size
+        a.malloc(16)
+        a.malloc(65536 - 64768 - 16)  # the rest of the 64 KiB heap
+        assert (W, X, Y, Z) == (16, 20256, 40496, 60736)
+        assert a.stats().heap_size == 65536 and a.stats().free_blocks == 0
+        for p in (Z, X, W, Y):        # in address order: W X Y; LIFO: Y W X; FIFO: X W Y
+            a.free(p)
+        # each choice is split: its 20176-byte remainder is now the smallest large block
+        assert [a.malloc(16) for _ in expected] == expected
+        a.check()
+
+
 def test_lifo_and_fifo_count_coalesced_blocks_as_freshly_freed():
     with scenario("first-lifo") as a:
         # free the guard between A and B: A + guard + B coalesce into one

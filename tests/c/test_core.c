@@ -193,8 +193,9 @@ static void test_freelist_corruption_detected(void)
     ma_destroy(a);
 
     /* The tag of a free block names its index entry: a node slot (best fit:
-     * a list bin, a pairing-heap bin), a stamp (first and next fit, LIFO and
-     * FIFO) or a heap slot (worst fit).  A wrong one must be seen. */
+     * a list bin, a pairing-heap bin; worst fit, FIFO: a list bin), a stamp
+     * (first and next fit, LIFO and FIFO) or a heap slot (worst fit, address
+     * order).  A wrong one must be seen. */
     static const int tagged[][2] = {
         {MA_FIT_BEST, MA_ORDER_LIFO}, {MA_FIT_BEST, MA_ORDER_ADDRESS},
         {MA_FIT_FIRST, MA_ORDER_FIFO}, {MA_FIT_NEXT, MA_ORDER_LIFO},
