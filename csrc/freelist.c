@@ -18,8 +18,7 @@
  *   usable size is size - 16.  Coalescing is O(1): the next block's header
  *   follows the block, and when F_PREV is clear the previous block's footer
  *   sits just before the header.  `tag` (offset 8 of a free block) names the
- *   block's entry in the index: a node slot (best fit; worst fit in LIFO
- *   or FIFO order), a heap slot (worst fit in address order) or a stamp
+ *   block's entry in the index: a node slot (best and worst fit) or a stamp
  *   (first and next fit in LIFO or FIFO order); unused for first and next
  *   fit in address order.
  *
@@ -66,7 +65,7 @@
  *   The arrays are one reservation of address space (pages are touched only
  *   where positions are used); metadata_bytes counts the part in use.
  *
- * ==== Best fit, and worst fit in LIFO/FIFO order: size bins ======================
+ * ==== Best and worst fit: size bins ============================================
  * A free block smaller than NBINS * 16 bytes sits in the exact bin of its
  * size; a bitmap of non-empty bins (with a summary word) finds the smallest
  * fitting bin (best fit) or the highest non-empty one (worst fit) in a few
@@ -74,34 +73,31 @@
  * its slot):
  *   - LIFO, FIFO: a bin is a doubly linked list in free-list order (LIFO
  *     pushes at the head, FIFO at the tail; the head is taken): O(1);
- *   - AO (best fit only): a bin is a pairing heap ordered by offset (the
- *     root is taken): insertion O(1), removal amortised O(log n);
+ *   - AO: a bin is a pairing heap ordered by offset (the root is taken):
+ *     insertion O(1), removal amortised O(log n).  Worst fit builds a bin's
+ *     heap only when it first takes from the bin (see below);
  *   - larger blocks share one treap keyed by (size / 16) << 32 | order key
  *     (order key: offset / 16, stamp, or ~stamp for LIFO) and augmented
  *     with the largest size in each subtree: the smallest key >= need << 32
  *     is the best fit, and the smallest key >= (the root's largest size)
  *     << 32 the worst fit, ties broken by the order.
- * Worst fit takes from the treap while it holds a block, else the head of
- * the highest non-empty bin.  Neither key nor priority is stored: a key is
- * computed from the node, a priority hashes the slot (the shape is
- * deterministic).  Node stamps are 32-bit and renumbered in order before
- * they run out.  The pool is address space reserved for the largest number
- * of free blocks the arena can hold (never adjacent: arena / (2 * min_block)
- * + 1), so adding a node never fails, plus one scratch slot that is never
- * handed out (pairing-heap links write there blindly instead of branching);
- * `metadata_bytes` counts its high-water mark.
- *
- * ==== Worst fit, address order: a 4-ary max-heap ================================
- * In address order the bins would be pairing heaps, and worst fit's free
- * blocks crowd into the few bins of the largest sizes, whose heaps then do
- * most of the work: one 4-ary heap of all the free blocks measured faster.
- * Its entries are {key, slot, offset / 16} with key = size / 16 << 32 |
- * ~(offset / 16), so a larger key is a larger block, or an equal one at a
- * lower address.  Keys are unique: the top is exactly the policy's choice.
- * Entry i's children 4i+1 .. 4i+4 share one cache line; wpos[slot] is a
- * block's entry, for removal.  A split remainder, or a block merged into a
- * free neighbour, takes over the neighbour's entry with a new key (one sift
- * instead of a removal and an insertion).
+ * Neither key nor priority is stored: a key is computed from the node, a
+ * priority hashes the slot (the shape is deterministic).  Node stamps are
+ * 32-bit and renumbered in order before they run out.  The pool is address
+ * space reserved for the largest number of free blocks the arena can hold
+ * (never adjacent: arena / (2 * min_block) + 1), so adding a node never
+ * fails, plus one scratch slot that is never handed out (pairing-heap links
+ * write there blindly instead of branching); `metadata_bytes` counts its
+ * high-water mark.
+ *   Worst fit takes from the treap while it holds a block, else from the
+ * highest non-empty bin.  Its free blocks are mostly small ones that it
+ * never takes but that come and go by coalescing: in address order (`lazy`)
+ * a bin is therefore an unordered list (pushed at the head, like LIFO)
+ * until worst fit first takes from it.  Then its k blocks are paired into a
+ * heap, O(k), once per block added to the list: amortised O(1).  The bin
+ * stays a heap until it is empty (`heaped` marks the heaps).  Measured on
+ * the benchmark, against pairing heaps throughout and against one 4-ary
+ * max-heap of all the free blocks, this was the fastest.
  *
  * ==== Next fit's rover ========================================================
  * `rover` is the position of a free block (PNONE: the start of the order).
@@ -120,14 +116,12 @@
  *   I5  the index holds exactly the free blocks.  Position tree: each free
  *       block's bit is set (and psize/poff describe it), no other bit is,
  *       psize is 0 at empty positions, every bound is at least the largest
- *       block or bound beneath it.  Worst-fit heap: one entry per free block
- *       under its current key, heap order, wpos consistent, keys 0 in the
- *       four entries past the end (sift_down compares children blindly).  Bins: every
- *       node names the free block that owns it, in the right bin; treaps:
- *       keys strictly increasing, parent priority >= child priority, aug
- *       correct; pairing heaps: links consistent, children after their
- *       parent; lists: links consistent, stamps in order; the bin bitmap
- *       and its summary match;
+ *       block or bound beneath it.  Bins: every node names the free block
+ *       that owns it, in the right bin; treaps: keys strictly increasing,
+ *       parent priority >= child priority, aug correct; pairing heaps:
+ *       links consistent, children after their parent; lists: links
+ *       consistent, stamps in order (oldest first in FIFO, else newest); the
+ *       bin bitmap and its summary match;
  *   I6  free_bytes, free_blocks, allocated and alloc_blocks equal a recount;
  *       top_free says whether the last block is free; peak_heap >= heap;
  *   I7  the rover is PNONE or the position of a free block; stamps are below
@@ -135,8 +129,8 @@
  *
  * ==== Costs ==================================================================
  * malloc, free, realloc, memalign: O(log n) in the number of free blocks n.
- * Bins: O(1) in list bins, amortised O(log n) in pairing heaps, expected
- * O(log n) in the large treap.  Worst-fit heap: O(log n).  First and next fit:
+ * Best and worst fit: O(1) in list bins, amortised O(log n) in pairing
+ * heaps, expected O(log n) in the large treap.  First and next fit:
  * O(log_16 of the positions in use) per query, plus two groups of at most
  * 16 blocks, amortised over the bound tightenings and compactions.
  *   Memory traffic: an allocation takes the chosen block's offset, size and
@@ -160,12 +154,11 @@
 #define F_PREV UINT64_C(2)
 #define F_MASK UINT64_C(15)
 #define NIL UINT32_MAX
-#define NOFF UINT64_MAX               /* no block */
 #define PNONE UINT64_MAX              /* no position */
 #define MAX_ARENA (UINT64_C(1) << 35) /* node names are 32-bit offset/16 */
 #define MAX_DEPTH 512                 /* check: deeper than this is a cycle */
 #define STAMP_LIMIT (UINT32_MAX - (UINT32_C(1) << 20))
-#define NBINS 1024u       /* best fit: exact bins for size / 16 < NBINS */
+#define NBINS 1024u       /* bins: exact bins for size / 16 < NBINS */
 #define BITMAP_WORDS ((NBINS + 1 + 63) / 64)
 _Static_assert(BITMAP_WORDS <= 32, "nonempty_words has a bit per bitmap word");
 #define PT_LEVELS 10      /* position tree: levels at most (8 for 2^31) */
@@ -184,13 +177,7 @@ typedef struct fnode {
 } fnode;
 _Static_assert(sizeof(fnode) == 32, "two pool nodes to a cache line");
 
-typedef struct wentry {
-    uint64_t key;   /* size / 16 << 32 | tie (larger: earlier in the order) */
-    uint32_t slot;  /* the block's tag; wpos[slot] is this entry's index */
-    uint32_t off16; /* the block's offset / 16 */
-} wentry;
-
-enum { IX_BINS, IX_PTREE, IX_HEAP }; /* best, worst LIFO/FIFO; first, next; worst AO */
+enum { IX_BINS, IX_PTREE }; /* best and worst fit; first and next fit */
 
 typedef struct fl {
     ma_allocator base; /* must come first */
@@ -200,13 +187,15 @@ typedef struct fl {
     uint64_t heap, peak_heap;
     bool top_free;
     uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
-    int kind;                   /* IX_BINS, IX_PTREE or IX_HEAP */
-    /* best fit, and worst fit in LIFO/FIFO order: bins of pool nodes */
+    int kind;                   /* IX_BINS or IX_PTREE */
+    /* best and worst fit: bins of pool nodes */
     bool lists;                 /* LIFO/FIFO: exact bins are lists */
     uint32_t roots[NBINS + 1];  /* bins (treap roots or list heads), then the large blocks */
     uint32_t tails[NBINS];      /* lists: the last node of each bin */
     uint64_t nonempty[BITMAP_WORDS]; /* bit b set iff roots[b] != NIL */
     uint32_t nonempty_words;    /* bit w set iff nonempty[w] != 0 */
+    bool lazy;                  /* worst-ao: a bin is a list until first taken from */
+    uint64_t heaped[NBINS / 64]; /* lazy: bit b set iff bin b is a pairing heap */
     uint32_t next_stamp, stamp_limit;
     fnode *pool;        /* the side pool of nodes */
     uint64_t pool_len;  /* bytes reserved for it */
@@ -227,13 +216,6 @@ typedef struct fl {
     void *pmap;
     uint64_t pmap_len;
     uint64_t rover;             /* next fit: a position, PNONE: the start */
-    /* worst fit, address order: the heap */
-    wentry *wh;                 /* entries 0 .. wn-1 */
-    uint32_t *wpos;             /* slot -> entry index; spare slots: the next spare */
-    uint64_t wn;
-    uint32_t wslots, wspare;    /* slots ever used; first reusable, NIL: none */
-    void *wmap;
-    uint64_t wmap_len;
     char name[16];
 } fl;
 
@@ -300,10 +282,17 @@ static inline uint64_t compute_key(const fl *h, uint32_t x)
 }
 
 /* The kind of bin b: a list, a pairing heap, else a treap. */
-static inline bool is_list(const fl *h, uint32_t b) { return h->lists && b < NBINS; }
+static inline bool heaped(const fl *h, uint32_t b)
+{
+    return (h->heaped[b >> 6] >> (b & 63)) & 1;
+}
 static inline bool is_heap(const fl *h, uint32_t b)
 {
-    return h->kind == IX_BINS && !h->lists && b < NBINS;
+    return h->kind == IX_BINS && !h->lists && b < NBINS && (!h->lazy || heaped(h, b));
+}
+static inline bool is_list(const fl *h, uint32_t b)
+{
+    return h->kind == IX_BINS && b < NBINS && (h->lists || (h->lazy && !heaped(h, b)));
 }
 
 /* Priority: a hash of the node's slot. */
@@ -317,7 +306,7 @@ static inline uint32_t prio_of(uint32_t x)
     return x;
 }
 
-/* ---- best fit: the treaps ------------------------------------------------------------------ */
+/* ---- best and worst fit: the treaps ---------------------------------------------- */
 
 static inline void update(const fl *h, uint32_t x)
 {
@@ -418,7 +407,7 @@ static uint32_t lower_bound(const fl *h, uint32_t t, uint64_t k)
     return best;
 }
 
-/* ---- best fit: stamps ------------------------------------------------------------------ */
+/* ---- best and worst fit: stamps -------------------------------------------------- */
 
 /* Visit every node of the bins (lists from head to tail, treaps in key
  * order, pairing heaps in preorder; iteratively, so that a corrupt index
@@ -529,7 +518,7 @@ static void renumber_stamps(fl *h)
     free(tmp);
 }
 
-/* ---- best fit: the bins ------------------------------------------------------------------ */
+/* ---- best and worst fit: the bins ------------------------------------------------ */
 
 static uint32_t slot_alloc(fl *h)
 {
@@ -555,7 +544,7 @@ static inline void bin_mark(fl *h, uint32_t b, bool nonempty)
 }
 
 /*
- * Best fit, AO: an exact bin is a pairing heap ordered by offset (left = the
+ * AO: an exact bin is a pairing heap ordered by offset (left = the
  * first child, right = the next sibling, up = the parent of a first child or
  * the previous sibling of the others).  Insertion is O(1); removing the
  * minimum, or any node, pairs up the node's children: amortised O(log n).
@@ -583,7 +572,8 @@ static inline uint32_t ph_link(const fl *h, uint32_t a, uint32_t b)
 
 /* Meld a list of siblings into one heap: pairs left to right, then the
  * pairs right to left. */
-static uint32_t ph_merge_pairs(const fl *h, uint32_t c)
+static inline __attribute__((always_inline)) uint32_t
+ph_merge_pairs(const fl *h, uint32_t c)
 {
     if (c == NIL)
         return NIL;
@@ -644,7 +634,7 @@ static void bin_add(fl *h, uint32_t x)
     if (is_heap(h, b)) {
         h->roots[b] = h->roots[b] == NIL ? x : ph_link(h, h->roots[b], x);
     } else if (is_list(h, b)) {
-        if (h->order == MA_ORDER_LIFO) { /* the newest first: push at the head */
+        if (h->order != MA_ORDER_FIFO) { /* the newest first: push at the head */
             n->right = h->roots[b];
             if (n->right != NIL)
                 node(h, n->right)->left = x;
@@ -684,8 +674,31 @@ static void bin_remove(fl *h, uint32_t x)
     } else {
         h->roots[b] = erase(h, h->roots[b], compute_key(h, x));
     }
-    if (h->roots[b] == NIL)
+    if (h->roots[b] == NIL) {
         bin_mark(h, b, false);
+        if (h->lazy && b < NBINS) /* an empty bin starts again as a list */
+            h->heaped[b >> 6] &= ~(UINT64_C(1) << (b & 63));
+    }
+}
+
+/* Worst-ao: turn the list bin b into a pairing heap: O(k) for its k
+ * blocks, once per block added while it was a list, so amortised O(1) per
+ * addition. */
+static __attribute__((noinline)) void bin_heapify(fl *h, uint32_t b)
+{
+    for (uint32_t t = h->roots[b]; t != NIL; t = node(h, t)->right)
+        node(h, t)->left = node(h, t)->up = NIL; /* singletons, linked by right */
+    h->roots[b] = ph_merge_pairs(h, h->roots[b]);
+    h->tails[b] = NIL;
+    h->heaped[b >> 6] |= UINT64_C(1) << (b & 63);
+}
+
+/* The first block in order of the non-empty exact bin b. */
+static inline uint32_t bin_first(fl *h, uint32_t b)
+{
+    if (h->lazy && !heaped(h, b))
+        bin_heapify(h, b);
+    return h->roots[b];
 }
 
 /* The first non-empty bin at or above b (NBINS + 1: none). */
@@ -718,11 +731,11 @@ static uint32_t highest_bin(const fl *h)
 }
 
 /* Best fit: the node of the free block for `need` units (NIL: none). */
-static uint32_t bins_find(const fl *h, uint32_t need)
+static uint32_t bins_find(fl *h, uint32_t need)
 {
     uint32_t b = bin_at_or_above(h, bin_of(need)), x;
     if (b < NBINS) /* exact bin: every block fits; the first in order */
-        x = h->roots[b]; /* a list's head, a heap's root */
+        x = bin_first(h, b);
     else if (b == NBINS)
         x = lower_bound(h, h->roots[NBINS], (uint64_t)need << 32);
     else
@@ -732,13 +745,13 @@ static uint32_t bins_find(const fl *h, uint32_t need)
 
 /* Worst fit, LIFO and FIFO: the node of the largest free block, the first
  * in order among blocks of its size (NIL: none). */
-static uint32_t bins_largest(const fl *h)
+static uint32_t bins_largest(fl *h)
 {
     uint32_t root = h->roots[NBINS];
     if (root != NIL) /* the large blocks: the first key of the largest size */
         return lower_bound(h, root, (uint64_t)node(h, root)->aug << 32);
     uint32_t b = highest_bin(h);
-    return b ? h->roots[b] : NIL; /* a list's head */
+    return b ? bin_first(h, b) : NIL;
 }
 
 /* ---- first and next fit: the position tree ---------------------------------------------- */
@@ -1172,111 +1185,6 @@ static uint64_t pt_bytes(const fl *h)
     return total;
 }
 
-/* ---- worst fit, address order: a 4-ary max-heap --------------------------------------- */
-
-/* Entry i's children are 4i+1 .. 4i+4: with entry 1 on a 64-byte boundary
- * they share one cache line.  The key of the free block [off, off + size):
- * larger is larger, or as large and lower. */
-static inline uint64_t wh_key(uint64_t off, uint64_t size)
-{
-    return (size >> 4) << 32 | (uint32_t)~(off >> 4);
-}
-
-static inline void wh_put(fl *h, uint64_t i, wentry e)
-{
-    h->wh[i] = e;
-    h->wpos[e.slot] = (uint32_t)i;
-}
-
-static void wh_sift_up(fl *h, uint64_t i)
-{
-    wentry e = h->wh[i];
-    while (i > 0) {
-        uint64_t parent = (i - 1) / 4;
-        if (h->wh[parent].key >= e.key)
-            break;
-        wh_put(h, i, h->wh[parent]);
-        i = parent;
-    }
-    wh_put(h, i, e);
-}
-
-static void wh_sift_down(fl *h, uint64_t i)
-{
-    wentry e = h->wh[i];
-    for (;;) {
-        uint64_t c = 4 * i + 1;
-        if (c >= h->wn)
-            break;
-        /* The largest of the four children, with no bounds checks: the
-         * entries past the last have key 0 (and the mapping has room for
-         * them).  The picks compile to jumps, a coin toss each; a masked
-         * version mispredicts a third less often but measured slower: the
-         * jumps let the processor fetch the next level speculatively. */
-        const wentry *w = h->wh;
-        uint64_t b01 = w[c + 1].key > w[c].key ? c + 1 : c;
-        uint64_t b23 = w[c + 3].key > w[c + 2].key ? c + 3 : c + 2;
-        uint64_t best = w[b23].key > w[b01].key ? b23 : b01;
-        if (w[best].key <= e.key)
-            break;
-        wh_put(h, i, h->wh[best]);
-        i = best;
-    }
-    wh_put(h, i, e);
-}
-
-/* Index the free block [off, off + size) (header written); returns its slot. */
-static uint32_t wh_add(fl *h, uint64_t off, uint64_t size)
-{
-    uint32_t x = h->wspare;
-    if (x != NIL)
-        h->wspare = h->wpos[x];
-    else
-        x = h->wslots++;
-    wentry e = {wh_key(off, size), x, (uint32_t)(off >> 4)};
-    h->wh[h->wn] = e;
-    wh_sift_up(h, h->wn++);
-    return x;
-}
-
-/* Slot x now names the free block [off, off + size): one sift instead of a
- * removal and an insertion. */
-static void wh_rekey(fl *h, uint32_t x, uint64_t off, uint64_t size)
-{
-    uint64_t i = h->wpos[x];
-    uint64_t old = h->wh[i].key;
-    h->wh[i].key = wh_key(off, size);
-    h->wh[i].off16 = (uint32_t)(off >> 4);
-    if (h->wh[i].key > old)
-        wh_sift_up(h, i);
-    else
-        wh_sift_down(h, i);
-}
-
-/* Take out the free block whose slot is x. */
-static void wh_remove(fl *h, uint32_t x)
-{
-    uint64_t i = h->wpos[x], last = --h->wn;
-    if (i != last) {
-        uint64_t old = h->wh[i].key;
-        wh_put(h, i, h->wh[last]);
-        h->wh[last].key = 0; /* past the end: key 0, for wh_sift_down */
-        if (h->wh[i].key > old)
-            wh_sift_up(h, i);
-        else
-            wh_sift_down(h, i);
-    } else {
-        h->wh[last].key = 0;
-    }
-    h->wpos[x] = h->wspare;
-    h->wspare = x;
-}
-
-static inline uint32_t wh_largest(const fl *h)
-{
-    return h->wn ? (uint32_t)(h->wh[0].key >> 32) : 0;
-}
-
 /* ---- the index, for every policy --------------------------------------------------------- */
 
 /*
@@ -1297,8 +1205,6 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
         n->size16 = (uint32_t)(size >> 4);
         n->stamp = h->next_stamp++;
         bin_add(h, x);
-    } else if (h->kind == IX_HEAP) {
-        *tag_of(h, off) = wh_add(h, off, size);
     } else {
         pt_add(h, off, size);
     }
@@ -1307,7 +1213,7 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
 }
 
 /* Take a free block of `size` bytes out of the index by its id (a bins node
- * slot, a heap slot, or a position), without touching the block.  A rover on
+ * slot or a position), without touching the block.  A rover on
  * it moves to the block that followed it.  `chosen`: the block is being
  * allocated (see pt_remove). */
 static void index_remove_id(fl *h, uint64_t size, uint64_t id, bool chosen)
@@ -1317,8 +1223,6 @@ static void index_remove_id(fl *h, uint64_t size, uint64_t id, bool chosen)
         bin_remove(h, x);
         node(h, x)->left = h->spare;
         h->spare = x;
-    } else if (h->kind == IX_HEAP) {
-        wh_remove(h, (uint32_t)id);
     } else {
         pt_remove(h, id, size, chosen);
     }
@@ -1339,26 +1243,9 @@ static void index_remove(fl *h, uint64_t off, uint64_t size)
     index_remove_id(h, size, index_id(h, off), false);
 }
 
-/*
- * Worst fit: the free block in heap slot x becomes the free block
- * [to, to + size), which counts as freed now.  Same result as removing the
- * one and adding the other, but the heap entry is reused.
- */
-static void index_move(fl *h, uint32_t x, uint64_t from_size, uint64_t to,
-                       uint64_t size, uint64_t prev_flag)
-{
-    h->free_bytes = h->free_bytes - from_size + size;
-    *hdr(h, to) = size | prev_flag;
-    set_footer(h, to, size);
-    *tag_of(h, to) = x;
-    wh_rekey(h, x, to, size);
-}
-
 /* The largest free block, in units of 16 bytes (0: none). */
 static uint32_t largest16(fl *h)
 {
-    if (h->kind == IX_HEAP)
-        return wh_largest(h);
     if (h->kind == IX_PTREE)
         return pt_largest(h);
     if (h->roots[NBINS] != NIL)
@@ -1376,7 +1263,7 @@ static inline bool is_rover(const fl *h, uint64_t off)
  * chosen block (whose line is likely cold) before it writes the new header. */
 typedef struct pick {
     uint64_t off, size;
-    uint64_t id; /* its node slot (bins), heap slot or position */
+    uint64_t id; /* its node slot (bins) or position (position tree) */
 } pick;
 
 /* Find a free block of at least `need` units under the policy. */
@@ -1392,17 +1279,10 @@ static bool policy_find(fl *h, uint32_t need, pick *pk)
         return true;
     }
     case MA_FIT_WORST: { /* the largest, first in order */
-        if (h->kind == IX_BINS) {
-            uint32_t x = bins_largest(h);
-            if (x == NIL || size16(h, x) < need)
-                return false;
-            *pk = (pick){off_of(h, x), (uint64_t)size16(h, x) << 4, x};
-            return true;
-        }
-        if (wh_largest(h) < need) /* the heap's top */
+        uint32_t x = bins_largest(h);
+        if (x == NIL || size16(h, x) < need)
             return false;
-        wentry e = h->wh[0];
-        *pk = (pick){(uint64_t)e.off16 << 4, e.key >> 32 << 4, e.slot};
+        *pk = (pick){off_of(h, x), (uint64_t)size16(h, x) << 4, x};
         return true;
     }
     case MA_FIT_NEXT:
@@ -1531,11 +1411,6 @@ static uint64_t place(fl *h, const pick *pk, uint64_t size, uint64_t align)
         lead = payload - HDR - off;
     }
     uint64_t rest = have - lead - size;
-    if (h->kind == IX_HEAP && !lead && rest >= h->min_block) {
-        index_move(h, (uint32_t)pk->id, have, off + size, rest, F_PREV); /* the remainder */
-        set_allocated(h, off, size, prev_flag, true);
-        return off;
-    }
     bool next = h->fit == MA_FIT_NEXT;
     /* Recount the chosen block's bounds at once only where measured to pay:
      * address-ordered first fit, which searches the same low addresses
@@ -1624,7 +1499,6 @@ static void release(fl *h, uint64_t off, uint64_t size)
     uint64_t nw = next < h->heap ? *hdr(h, next) : F_ALLOC;
     uint64_t nsize = nw & ~F_MASK, psize = 0;
     bool was_rover = false; /* the lower neighbour holds the rover */
-    uint64_t keep = NOFF, keep_size = 0; /* worst fit: the entry reused */
     if (!prev_flag) {
         /* The footer gives the size; the header need not be read: a free
          * block's predecessor is allocated (I4), so its F_PREV is set. */
@@ -1633,26 +1507,17 @@ static void release(fl *h, uint64_t off, uint64_t size)
         total += psize;
         prev_flag = F_PREV;
         was_rover = is_rover(h, start);
-        if (h->kind == IX_HEAP)
-            keep = start, keep_size = psize;
-        else
-            index_remove(h, start, psize);
+        index_remove(h, start, psize);
     }
     if (!(nw & F_ALLOC)) {
         total += nsize;
-        if (h->kind == IX_HEAP && keep == NOFF)
-            keep = next, keep_size = nsize;
-        else
-            index_remove(h, next, nsize); /* a rover on it moves on */
+        index_remove(h, next, nsize); /* a rover on it moves on */
     }
     if (start + total >= h->heap)
         h->top_free = true;
     else if (nw & F_ALLOC) /* (after a free next block, F_PREV is clear already) */
         *hdr(h, start + total) &= ~F_PREV;
-    if (keep != NOFF)
-        index_move(h, *tag_of(h, keep), keep_size, start, total, prev_flag);
-    else
-        index_add(h, start, total, prev_flag);
+    index_add(h, start, total, prev_flag);
     if (was_rover)
         h->rover = pos_of_block(h, start);
     maybe_trim(h);
@@ -1734,7 +1599,6 @@ static void fl_stats(ma_allocator *a, ma_stats *st)
     st->heap_size = h->heap;
     st->peak_heap_size = h->peak_heap;
     uint64_t index = h->kind == IX_BINS ? (uint64_t)h->pool_top * sizeof(fnode)
-                   : h->kind == IX_HEAP ? (uint64_t)h->wslots * (sizeof(wentry) + 4)
                                         : pt_bytes(h);
     st->metadata_bytes = sizeof *h + index;
 }
@@ -1786,19 +1650,6 @@ static ma_status pt_check_block(fl *h, const ma_block *b)
     return MA_OK;
 }
 
-/* I5 (worst fit): the free block at b is in the heap under the right key. */
-static ma_status wh_check_block(fl *h, const ma_block *b)
-{
-    uint32_t x = *tag_of(h, b->offset);
-    wentry e = x < h->wslots && h->wpos[x] < h->wn ? h->wh[h->wpos[x]] : (wentry){0, NIL, 0};
-    if (e.slot != x || (uint64_t)e.off16 << 4 != b->offset ||
-        e.key != wh_key(b->offset, b->size))
-        return ma_fail(&h->base, MA_ECORRUPT, "free block 0x%llx is missing "
-                       "from the free-block heap, or has a stale key",
-                       (unsigned long long)b->offset);
-    return MA_OK;
-}
-
 static int census_block(const ma_block *b, void *p)
 {
     struct census *c = p;
@@ -1830,8 +1681,6 @@ static int census_block(const ma_block *b, void *p)
         }
         if (h->kind == IX_PTREE && (c->st = pt_check_block(h, b)) != MA_OK)
             return 1;
-        if (h->kind == IX_HEAP && (c->st = wh_check_block(h, b)) != MA_OK)
-            return 1;
         c->free_bytes += b->size;
         c->free_blocks++;
     }
@@ -1840,17 +1689,13 @@ static int census_block(const ma_block *b, void *p)
     return 0;
 }
 
-static uint32_t heap_spare_next(const fl *h, uint32_t x) { return h->wpos[x]; }
-static uint32_t pool_spare_next(const fl *h, uint32_t x) { return node(h, x)->left; }
-
-/* Every one of `total` slots is either one of the `used` or on the spare
- * list that starts at `first`. */
-static ma_status check_spares(fl *h, uint32_t first,
-                              uint32_t (*next)(const fl *, uint32_t),
-                              uint64_t used, uint32_t total)
+/* Every pool slot ever used is either a free block's node or on the
+ * spare list. */
+static ma_status check_spares(fl *h)
 {
-    uint64_t spares = 0;
-    for (uint32_t x = first; x != NIL; x = next(h, x))
+    uint64_t spares = 0, used = h->free_blocks;
+    uint32_t total = h->pool_top;
+    for (uint32_t x = h->spare; x != NIL; x = node(h, x)->left)
         if (x >= total || ++spares > total)
             return ma_fail(&h->base, MA_ECORRUPT, "the list of spare index "
                            "slots is broken");
@@ -1859,25 +1704,6 @@ static ma_status check_spares(fl *h, uint32_t first,
                        "slots, %u in all", (unsigned long long)spares,
                        (unsigned long long)used, total);
     return MA_OK;
-}
-
-/* I5 (worst fit): one entry per free block, the heap order, the spares. */
-static ma_status wh_check(fl *h)
-{
-    ma_allocator *a = &h->base;
-    if (h->wn != h->free_blocks)
-        return ma_fail(a, MA_ECORRUPT, "the free-block heap holds %llu entries "
-                       "for %llu free blocks", (unsigned long long)h->wn,
-                       (unsigned long long)h->free_blocks);
-    for (uint64_t i = 1; i < h->wn; i++)
-        if (h->wh[(i - 1) / 4].key <= h->wh[i].key)
-            return ma_fail(a, MA_ECORRUPT, "the free-block heap is out of "
-                           "order at entry %llu", (unsigned long long)i);
-    for (uint64_t i = h->wn; i < h->wn + 4; i++) /* the padding sift_down reads */
-        if (h->wh[i].key != 0)
-            return ma_fail(a, MA_ECORRUPT, "the free-block heap has a key "
-                           "past its end, at entry %llu", (unsigned long long)i);
-    return check_spares(h, h->wspare, heap_spare_next, h->wn, h->wslots);
 }
 
 /* I5, I7 (position tree): as many bits as free blocks (each of which
@@ -1970,7 +1796,7 @@ static void check_node(const fl *hc, uint32_t x, uint32_t b, void *ctx)
     if (is_list(h, b)) {
         bool first = c->last_bin != b;
         uint32_t prev = first ? NIL : c->last;
-        bool ordered = first || (h->order == MA_ORDER_LIFO
+        bool ordered = first || (h->order != MA_ORDER_FIFO
                                      ? node(h, prev)->stamp > n->stamp
                                      : node(h, prev)->stamp < n->stamp);
         if (n->left != prev || !ordered || (n->right == NIL && h->tails[b] != x))
@@ -2044,7 +1870,7 @@ static ma_status bins_check(fl *h)
                        "%llu free blocks", n == SIZE_MAX ? "more than all (or a cycle)"
                                                         : "not all",
                        (unsigned long long)h->free_blocks);
-    return check_spares(h, h->spare, pool_spare_next, h->free_blocks, h->pool_top);
+    return check_spares(h);
 }
 
 static ma_status fl_check(ma_allocator *a)
@@ -2073,7 +1899,7 @@ static ma_status fl_check(ma_allocator *a)
         return ma_fail(a, MA_ECORRUPT, "the heap's top is %s, recorded %s",
                        c.last_free ? "free" : "allocated",
                        h->top_free ? "free" : "allocated");
-    return h->kind == IX_BINS ? bins_check(h) : h->kind == IX_HEAP ? wh_check(h) : pt_check(h);
+    return h->kind == IX_BINS ? bins_check(h) : pt_check(h);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -2085,6 +1911,7 @@ static void fl_init_state(fl *h)
     for (uint32_t r = 0; r < NBINS; r++)
         h->tails[r] = NIL;
     memset(h->nonempty, 0, sizeof h->nonempty);
+    memset(h->heaped, 0, sizeof h->heaped);
     h->nonempty_words = 0;
     h->rover = PNONE;
     h->spare = NIL;
@@ -2092,9 +1919,6 @@ static void fl_init_state(fl *h)
     h->next_stamp = 1;
     h->pstamp = h->pstamp_hw = 0;
     h->ktop = 0;
-    h->wn = 0;
-    h->wslots = 0;
-    h->wspare = NIL;
     h->heap = h->peak_heap = 0;
     h->top_free = false;
     h->free_bytes = h->free_blocks = h->allocated = h->alloc_blocks = 0;
@@ -2113,8 +1937,6 @@ static ma_status fl_reset(ma_allocator *a)
         ma_discard(h->pool, h->pool_len);
     if (h->pmap)
         ma_discard(h->pmap, h->pmap_len);
-    if (h->wmap)
-        ma_discard(h->wmap, h->wmap_len);
     fl_init_state(h);
     return MA_OK;
 }
@@ -2126,11 +1948,8 @@ static void fl_release(ma_allocator *a)
         ma_unmap(h->pool, h->pool_len);
     if (h->pmap)
         ma_unmap(h->pmap, h->pmap_len);
-    if (h->wmap)
-        ma_unmap(h->wmap, h->wmap_len);
     h->pool = NULL;
     h->pmap = NULL;
-    h->wmap = NULL;
 }
 
 static const ma_ops freelist_ops = {
@@ -2176,13 +1995,9 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     h->fit = cfg->fit;
     h->order = cfg->order;
-    /* Worst fit in LIFO or FIFO order takes the head of the highest list
-     * bin, O(1); in address order a bin would be a pairing heap, and the
-     * 4-ary heap of all free blocks measured faster. */
-    h->kind = cfg->fit == MA_FIT_BEST ? IX_BINS
-            : cfg->fit == MA_FIT_WORST ? (cfg->order == MA_ORDER_ADDRESS ? IX_HEAP : IX_BINS)
-                                       : IX_PTREE;
+    h->kind = cfg->fit == MA_FIT_BEST || cfg->fit == MA_FIT_WORST ? IX_BINS : IX_PTREE;
     h->lists = h->kind == IX_BINS && cfg->order != MA_ORDER_ADDRESS;
+    h->lazy = cfg->fit == MA_FIT_WORST && !h->lists;
     h->growth = growth;
     h->min_block = min_block;
     h->prealloc = cfg->prealloc;
@@ -2198,16 +2013,6 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
         h->pool_len = ma_round_up(slots * sizeof(fnode), ma_page_size());
         h->pool = ma_map_zero(h->pool_len);
         mapped = h->pool != NULL;
-    } else if (h->kind == IX_HEAP) {
-        uint64_t slots = cfg->arena_size / (2 * min_block) + 2;
-        uint64_t at = ma_round_up(64 + (slots + 4) * sizeof(wentry), 64); /* + 4: see wh_sift_down */
-        h->wmap_len = ma_round_up(at + slots * 4, ma_page_size());
-        h->wmap = ma_map_zero(h->wmap_len);
-        mapped = h->wmap != NULL;
-        if (mapped) { /* entry 1 on a line boundary: so are 4i+1 .. 4i+4 */
-            h->wh = (wentry *)(void *)((char *)h->wmap + 64 - sizeof(wentry));
-            h->wpos = (uint32_t *)(void *)((char *)h->wmap + at);
-        }
     } else {
         mapped = pt_create(h, cfg->arena_size, min_block);
     }

@@ -192,10 +192,10 @@ static void test_freelist_corruption_detected(void)
     EXPECT(strstr(ma_last_error(a), "footer") != NULL);
     ma_destroy(a);
 
-    /* The tag of a free block names its index entry: a node slot (best fit:
-     * a list bin, a pairing-heap bin; worst fit, FIFO: a list bin), a stamp
-     * (first and next fit, LIFO and FIFO) or a heap slot (worst fit, address
-     * order).  A wrong one must be seen. */
+    /* The tag of a free block names its index entry: a node slot (best and
+     * worst fit: a list bin, a pairing-heap bin, a worst-ao list bin not yet
+     * made a heap) or a stamp (first and next fit, LIFO and FIFO).  A wrong
+     * one must be seen. */
     static const int tagged[][2] = {
         {MA_FIT_BEST, MA_ORDER_LIFO}, {MA_FIT_BEST, MA_ORDER_ADDRESS},
         {MA_FIT_FIRST, MA_ORDER_FIFO}, {MA_FIT_NEXT, MA_ORDER_LIFO},
@@ -278,19 +278,22 @@ static void shuffled(uint64_t *v, unsigned n, uint64_t scale, uint64_t add)
 }
 
 /*
- * Best fit in address order with thousands of free blocks of one size in
- * one bin.  Frees in random order build it, allocations must take its
- * blocks lowest address first, and freeing the blocks between free ones
- * takes them out of it anywhere (coalescing removes both neighbours).
- * ma_check after every step.
+ * Best or worst fit in address order with thousands of free blocks of one
+ * size in one bin (the only size: the heap is filled exactly, so for worst
+ * fit too it is the highest bin).  Frees in random order build it,
+ * allocations must take its blocks lowest address first, and freeing the
+ * blocks between free ones takes them out of it anywhere (coalescing
+ * removes both neighbours).  Worst fit's bin is a list until the first
+ * allocation pairs it into a heap, and a list again once it is empty, so
+ * both rounds cover both.  ma_check after every step.
  */
-static void test_freelist_deep_bin(void)
+static void test_freelist_deep_bin(int fit)
 {
-    enum { N = 6000, H = N / 2 };
+    enum { N = 6144, H = N / 2 }; /* N * 32 bytes: 48 pages */
     static uint64_t order[H];
     ma_freelist_config c = {0};
     c.arena_size = 1 << 20;
-    c.fit = MA_FIT_BEST;
+    c.fit = fit;
     c.order = MA_ORDER_ADDRESS;
     ma_allocator *a = NULL;
     EXPECT(ma_freelist_create(&c, &a) == MA_OK);
@@ -298,16 +301,16 @@ static void test_freelist_deep_bin(void)
         EXPECT(must_malloc(a, 16) == 32 * i + 16);
     int bad = 0;
     ma_stats st;
+    EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 0 && st.heap_size == 32 * N);
     for (int round = 0; round < 2; round++) {
         shuffled(order, H, 64, 32 + 16); /* the odd blocks */
         for (unsigned i = 0; i < H; i++)
             bad += ma_free(a, order[i]) != MA_OK || ma_check(a) != MA_OK;
-        /* (the last odd block joins the free top of the heap) */
         EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == H);
-        if (round == 0) { /* best fit: the lowest address of the 32-byte bin */
+        if (round == 0) { /* the lowest address of the 32-byte bin */
             for (uint64_t i = 0; i < H; i++)
                 bad += must_malloc(a, 16) != 64 * i + 32 + 16 || ma_check(a) != MA_OK;
-            EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 1);
+            EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 0);
         }
     }
     shuffled(order, H, 64, 16); /* the even blocks, between free ones */
@@ -334,7 +337,8 @@ int main(int argc, char **argv)
 
     test_freelist_corruption_detected();
     test_freelist_most_free_blocks();
-    test_freelist_deep_bin();
+    test_freelist_deep_bin(MA_FIT_BEST);
+    test_freelist_deep_bin(MA_FIT_WORST);
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
             ma_freelist_config c = {0};
