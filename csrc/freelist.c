@@ -9,7 +9,7 @@
  * multiple of 16 and its size is a multiple of 16, at least min_block (32).
  *
  *   allocated:  [header 8][pad 8][payload ...............]
- *   free:       [header 8][tag 4][ ... ][footer 8]
+ *   free:       [header 8][tag 4][ ... ][tag 4][pad 4][footer 8]
  *
  *   header = size | F_ALLOC (this block allocated) | F_PREV (the previous
  *   block is allocated; the first block counts its "previous" as allocated).
@@ -20,7 +20,9 @@
  *   sits just before the header.  `tag` (offset 8 of a free block) names the
  *   block's entry in the index: a node slot (best and worst fit) or a stamp
  *   (first and next fit in LIFO or FIFO order); unused for first and next
- *   fit in address order.
+ *   fit in address order.  A copy of the tag sits 16 bytes before the
+ *   block's end, beside the footer, so that freeing the block above reads
+ *   the index entry of its lower neighbour from its own line.
  *
  * ==== Free-list order ==========================================================
  * AO orders blocks by offset.  LIFO and FIFO order them by a stamp, a counter
@@ -111,7 +113,8 @@
  * ==== Invariants (fl_check verifies every one) ==============================
  *   I1  the blocks tile [0, heap): sizes multiples of 16, >= min_block;
  *   I2  F_PREV of every block equals the allocated state of its predecessor;
- *   I3  every free block's footer equals its header's size;
+ *   I3  every free block's footer equals its header's size, and the copy of
+ *       its tag equals the tag (where tags are used);
  *   I4  no two free blocks are adjacent (coalescing is immediate);
  *   I5  the index holds exactly the free blocks.  Position tree: each free
  *       block's bit is set (and psize/poff describe it), no other bit is,
@@ -137,8 +140,9 @@
  * index entry from the index and reads nothing from the block (its F_PREV is
  * set, by I4); the lines it will write (the block's header, its successor's,
  * a remainder's) are prefetched before the index work, so that their misses
- * overlap it.  A free reads the block's header and its successor's, and the
- * predecessor's footer only when F_PREV is clear.
+ * overlap it.  A free reads the block's header and its successor's, and
+ * only when F_PREV is clear the predecessor's footer and tag copy (on the
+ * freed block's line unless it starts one), never the predecessor's header.
  */
 #include "ma_internal.h"
 
@@ -242,6 +246,19 @@ static inline void set_footer(fl *h, uint64_t off, uint64_t size)
 static inline uint32_t *tag_of(const fl *h, uint64_t off)
 {
     return (uint32_t *)(void *)ma_ptr(&h->base, off + 8);
+}
+
+/* The copy of the tag beside the footer of the free block that ends at
+ * `end`: freeing the block at `end` reads it from its own header's line. */
+static inline uint32_t *tag_copy_of(const fl *h, uint64_t end)
+{
+    return (uint32_t *)(void *)ma_ptr(&h->base, end - 16);
+}
+
+static inline void set_tag(fl *h, uint64_t off, uint64_t size, uint32_t v)
+{
+    *tag_of(h, off) = v;
+    *tag_copy_of(h, off + size) = v;
 }
 
 static inline fnode *node(const fl *h, uint32_t x) { return &h->pool[x]; }
@@ -1035,7 +1052,7 @@ static void pt_add(fl *h, uint64_t off, uint64_t size)
         p = h->pstamp++;
         if (h->pstamp > h->pstamp_hw)
             h->pstamp_hw = h->pstamp;
-        *tag_of(h, off) = (uint32_t)p;
+        set_tag(h, off, size, (uint32_t)p);
         h->psize[p] = s16;
         h->poff[p] = (uint32_t)(off >> 4);
     } else {
@@ -1112,7 +1129,7 @@ static void pt_compact(fl *h)
             continue;
         h->psize[n] = h->psize[p];
         h->poff[n] = h->poff[p];
-        *tag_of(h, (uint64_t)h->poff[n] << 4) = (uint32_t)n;
+        set_tag(h, (uint64_t)h->poff[n] << 4, (uint64_t)h->psize[n] << 4, (uint32_t)n);
         if (h->rover == p)
             rover = n;
         n++;
@@ -1199,7 +1216,7 @@ static void index_add(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag)
         if (h->next_stamp >= h->stamp_limit)
             renumber_stamps(h);
         uint32_t x = slot_alloc(h);
-        *tag_of(h, off) = x;
+        set_tag(h, off, size, x);
         fnode *n = node(h, x);
         n->off16 = (uint32_t)(off >> 4);
         n->size16 = (uint32_t)(size >> 4);
@@ -1500,14 +1517,17 @@ static void release(fl *h, uint64_t off, uint64_t size)
     uint64_t nsize = nw & ~F_MASK, psize = 0;
     bool was_rover = false; /* the lower neighbour holds the rover */
     if (!prev_flag) {
-        /* The footer gives the size; the header need not be read: a free
-         * block's predecessor is allocated (I4), so its F_PREV is set. */
+        /* The footer gives the size and the tag's copy beside it the index
+         * entry, both on the freed block's own line (mostly): the lower
+         * block's header and tag, which may be far below, are not read.
+         * (A free block's predecessor is allocated (I4): its F_PREV is set.) */
         psize = *hdr(h, off - 8);
         start = off - psize;
         total += psize;
         prev_flag = F_PREV;
-        was_rover = is_rover(h, start);
-        index_remove(h, start, psize);
+        uint64_t id = h->kind == IX_PTREE && !pt_stamped(h) ? start >> 4 : *tag_copy_of(h, off);
+        was_rover = h->fit == MA_FIT_NEXT && h->rover == id;
+        index_remove_id(h, psize, id, false);
     }
     if (!(nw & F_ALLOC)) {
         total += nsize;
@@ -1671,6 +1691,13 @@ static int census_block(const ma_block *b, void *p)
                             (unsigned long long)b->offset,
                             (unsigned long long)*hdr(h, b->offset + b->size - 8),
                             (unsigned long long)b->size);
+            return 1;
+        }
+        if ((h->kind == IX_BINS || pt_stamped(h)) &&
+            *tag_copy_of(h, b->offset + b->size) != *tag_of(h, b->offset)) { /* I3 */
+            c->st = ma_fail(&h->base, MA_ECORRUPT, "free block at 0x%llx: "
+                            "the copy of its tag differs from the tag",
+                            (unsigned long long)b->offset);
             return 1;
         }
         if (!c->prev_alloc) { /* I4 */

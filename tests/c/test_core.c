@@ -201,17 +201,18 @@ static void test_freelist_corruption_detected(void)
         {MA_FIT_FIRST, MA_ORDER_FIFO}, {MA_FIT_NEXT, MA_ORDER_LIFO},
         {MA_FIT_WORST, MA_ORDER_ADDRESS}, {MA_FIT_WORST, MA_ORDER_FIFO},
     };
-    for (size_t t = 0; t < sizeof tagged / sizeof tagged[0]; t++) {
-        c.fit = tagged[t][0];
-        c.order = tagged[t][1];
+    for (size_t t = 0; t < 2 * sizeof tagged / sizeof tagged[0]; t++) {
+        c.fit = tagged[t / 2][0];
+        c.order = tagged[t / 2][1];
         EXPECT(ma_freelist_create(&c, &a) == MA_OK);
-        p = must_malloc(a, 100);
+        p = must_malloc(a, 100); /* a 128-byte block at 0 */
         must_malloc(a, 100);
         EXPECT(ma_free(a, p) == MA_OK);
         EXPECT(ma_check(a) == MA_OK);
-        uint32_t bad = 0x7777;
-        memcpy((unsigned char *)ma_arena_base(a) + 8, &bad, sizeof bad);
+        uint32_t bad = 0x7777; /* the tag, then (odd t) its copy at the end */
+        memcpy((unsigned char *)ma_arena_base(a) + (t % 2 ? 128 - 16 : 8), &bad, sizeof bad);
         EXPECT(ma_check(a) == MA_ECORRUPT);
+        EXPECT(strstr(ma_last_error(a), "copy of its tag") != NULL);
         ma_destroy(a);
     }
     c.fit = MA_FIT_FIRST;
