@@ -305,11 +305,11 @@ static inline bool heaped(const fl *h, uint32_t b)
 }
 static inline bool is_heap(const fl *h, uint32_t b)
 {
-    return h->kind == IX_BINS && !h->lists && b < NBINS && (!h->lazy || heaped(h, b));
+    return b < NBINS && !h->lists && (!h->lazy || heaped(h, b));
 }
 static inline bool is_list(const fl *h, uint32_t b)
 {
-    return h->kind == IX_BINS && b < NBINS && (h->lists || (h->lazy && !heaped(h, b)));
+    return b < NBINS && (h->lists || (h->lazy && !heaped(h, b)));
 }
 
 /* Priority: a hash of the node's slot. */
@@ -648,9 +648,12 @@ static void bin_add(fl *h, uint32_t x)
     fnode *n = node(h, x);
     uint32_t b = bin_of(n->size16);
     n->left = n->right = n->up = NIL;
-    if (is_heap(h, b)) {
-        h->roots[b] = h->roots[b] == NIL ? x : ph_link(h, h->roots[b], x);
-    } else if (is_list(h, b)) {
+    bool was_empty = h->roots[b] == NIL;
+    if (b == NBINS) {
+        h->roots[b] = insert(h, h->roots[b], x, compute_key(h, x), prio_of(x));
+    } else if (is_heap(h, b)) {
+        h->roots[b] = was_empty ? x : ph_link(h, h->roots[b], x);
+    } else {
         if (h->order != MA_ORDER_FIFO) { /* the newest first: push at the head */
             n->right = h->roots[b];
             if (n->right != NIL)
@@ -666,10 +669,9 @@ static void bin_add(fl *h, uint32_t x)
                 h->roots[b] = x;
             h->tails[b] = x;
         }
-    } else {
-        h->roots[b] = insert(h, h->roots[b], x, compute_key(h, x), prio_of(x));
     }
-    bin_mark(h, b, true);
+    if (was_empty)
+        bin_mark(h, b, true);
 }
 
 /* Take node x out of its bin. */
@@ -677,9 +679,11 @@ static void bin_remove(fl *h, uint32_t x)
 {
     fnode *n = node(h, x);
     uint32_t b = bin_of(n->size16);
-    if (is_heap(h, b)) {
+    if (b == NBINS) {
+        h->roots[b] = erase(h, h->roots[b], compute_key(h, x));
+    } else if (is_heap(h, b)) {
         ph_remove(h, &h->roots[b], x);
-    } else if (is_list(h, b)) {
+    } else {
         if (n->left != NIL)
             node(h, n->left)->right = n->right;
         else
@@ -688,8 +692,6 @@ static void bin_remove(fl *h, uint32_t x)
             node(h, n->right)->left = n->left;
         else
             h->tails[b] = n->left;
-    } else {
-        h->roots[b] = erase(h, h->roots[b], compute_key(h, x));
     }
     if (h->roots[b] == NIL) {
         bin_mark(h, b, false);
