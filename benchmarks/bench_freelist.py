@@ -8,9 +8,10 @@ it through the same engine (`system`) and in a bare loop with no interface.
 
 The machine's speed drifts (shared cores, up to 2x within minutes), so the
 runs are interleaved: each of --repeat rounds times glibc's bare loop, glibc
-through the engine and then every allocator, on warm allocators.  Every figure is the best of
-its rounds, and an allocator's ratio is its best time over glibc's best, so
-each side is measured in the machine's fast moments alike.
+through the engine and then every allocator, on warm allocators.  Every
+figure is the best of its rounds, and an allocator's ratio is its best time
+over glibc's best, so each side is measured in the machine's fast moments
+alike.
 
     python benchmarks/bench_freelist.py [--mallocs 1000000] [--live 100000] [--only best-ao,first-ao]
 """

@@ -50,7 +50,7 @@ def _cdef_from_header(text: str) -> str:
 # slowly.  The development machine is one: with the allocators' code 250
 # lines shorter, the replay engine's measuring loop moved and buddy's
 # engine overhead in bench_replay.py went from 2-8% to 20-22%; with this
-# flag it is 6% again.  gcc passes it to the assembler, clang takes it
+# flag it is 6-10% again.  gcc passes it to the assembler, clang takes it
 # itself; applied only where the compiler accepts one of the two.
 _JCC_FLAGS = ("-Wa,-mbranches-within-32B-boundaries", "-mbranches-within-32B-boundaries")
 

@@ -194,25 +194,31 @@ static void test_freelist_corruption_detected(void)
 
     /* The tag of a free block names its index entry: a node slot (best and
      * worst fit: a list bin, a pairing-heap bin, a worst-ao list bin not yet
-     * made a heap) or a stamp (first and next fit, LIFO and FIFO).  A wrong
-     * one must be seen. */
+     * made a heap) or a stamp (first and next fit, LIFO and FIFO), and a
+     * copy of it sits beside the footer.  A wrong tag, a wrong copy, and
+     * both wrong alike (which the index itself must reveal) must be seen. */
     static const int tagged[][2] = {
         {MA_FIT_BEST, MA_ORDER_LIFO}, {MA_FIT_BEST, MA_ORDER_ADDRESS},
         {MA_FIT_FIRST, MA_ORDER_FIFO}, {MA_FIT_NEXT, MA_ORDER_LIFO},
         {MA_FIT_WORST, MA_ORDER_ADDRESS}, {MA_FIT_WORST, MA_ORDER_FIFO},
     };
-    for (size_t t = 0; t < 2 * sizeof tagged / sizeof tagged[0]; t++) {
-        c.fit = tagged[t / 2][0];
-        c.order = tagged[t / 2][1];
+    for (size_t t = 0; t < 3 * sizeof tagged / sizeof tagged[0]; t++) {
+        c.fit = tagged[t / 3][0];
+        c.order = tagged[t / 3][1];
         EXPECT(ma_freelist_create(&c, &a) == MA_OK);
         p = must_malloc(a, 100); /* a 128-byte block at 0 */
         must_malloc(a, 100);
         EXPECT(ma_free(a, p) == MA_OK);
         EXPECT(ma_check(a) == MA_OK);
-        uint32_t bad = 0x7777; /* the tag, then (odd t) its copy at the end */
-        memcpy((unsigned char *)ma_arena_base(a) + (t % 2 ? 128 - 16 : 8), &bad, sizeof bad);
+        uint32_t bad = 0x7777;
+        unsigned char *heap = ma_arena_base(a);
+        if (t % 3 != 1) /* the tag */
+            memcpy(heap + 8, &bad, sizeof bad);
+        if (t % 3 != 0) /* its copy, 16 bytes before the block's end */
+            memcpy(heap + 128 - 16, &bad, sizeof bad);
         EXPECT(ma_check(a) == MA_ECORRUPT);
-        EXPECT(strstr(ma_last_error(a), "copy of its tag") != NULL);
+        int copy_differs = strstr(ma_last_error(a), "copy of its tag") != NULL;
+        EXPECT(copy_differs == (t % 3 != 2));
         ma_destroy(a);
     }
     c.fit = MA_FIT_FIRST;
@@ -285,8 +291,10 @@ static void shuffled(uint64_t *v, unsigned n, uint64_t scale, uint64_t add)
  * allocations must take its blocks lowest address first, and freeing the
  * blocks between free ones takes them out of it anywhere (coalescing
  * removes both neighbours).  Worst fit's bin is a list until the first
- * allocation pairs it into a heap, and a list again once it is empty, so
- * both rounds cover both.  ma_check after every step.
+ * allocation pairs it into a heap, and a list again once it is empty: the
+ * first round drains a heap from its root, the second takes one block (a
+ * list made a heap again) and then removes the others from the middle of
+ * that heap.  ma_check after every step.
  */
 static void test_freelist_deep_bin(int fit)
 {
@@ -312,6 +320,8 @@ static void test_freelist_deep_bin(int fit)
             for (uint64_t i = 0; i < H; i++)
                 bad += must_malloc(a, 16) != 64 * i + 32 + 16 || ma_check(a) != MA_OK;
             EXPECT(ma_get_stats(a, &st) == MA_OK && st.free_blocks == 0);
+        } else { /* one taken (worst fit: the list becomes a heap) and given back */
+            EXPECT(must_malloc(a, 16) == 48 && ma_free(a, 48) == MA_OK && ma_check(a) == MA_OK);
         }
     }
     shuffled(order, H, 64, 16); /* the even blocks, between free ones */
