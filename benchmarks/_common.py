@@ -21,3 +21,29 @@ def interleaved_best(runs, repeat):
         for key, run in runs.items():
             best[key] = min(best[key], run())
     return best
+
+
+def paired_rounds(baseline, runs, repeat):
+    """Each contender of `runs` (name -> function returning a time) timed
+    right after a run of `baseline`, in `repeat` rounds.
+
+    Returns (best, ratios): each contender's and the baseline's smallest
+    time, and for each contender the ratio of every one of its runs to the
+    baseline run just before it.  The machine's speed changes within
+    seconds; two runs a fraction of a second apart share its state, so the
+    spread of these ratios shows how far one run's ratio can be trusted,
+    and their median does not depend on each side meeting a fast moment.
+    One untimed call of each comes first, as in interleaved_best."""
+    baseline()
+    for run in runs.values():
+        run()
+    best = {key: float("inf") for key in [*runs, "baseline"]}
+    ratios = {key: [] for key in runs}
+    for _ in range(repeat):
+        for key, run in runs.items():
+            b = baseline()
+            t = run()
+            best["baseline"] = min(best["baseline"], b)
+            best[key] = min(best[key], t)
+            ratios[key].append(t / b)
+    return best, ratios

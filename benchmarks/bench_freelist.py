@@ -6,12 +6,14 @@ random live block, --mallocs allocations in all.  Each allocator replays the
 same trace in C (`replay_bare`: the allocator's operations only); glibc runs
 it through the same engine (`system`) and in a bare loop with no interface.
 
-The machine's speed drifts (shared cores, up to 2x within minutes), so the
-runs are interleaved: each of --repeat rounds times glibc's bare loop, glibc
-through the engine and then every allocator, on warm allocators.  Every
-figure is the best of its rounds, and an allocator's ratio is its best time
-over glibc's best, so each side is measured in the machine's fast moments
-alike.
+The machine's speed drifts (shared cores, up to 2x within seconds), so the
+runs are interleaved: each of --repeat rounds times glibc's bare loop and
+then every allocator, each right after a run of glibc through the engine,
+on warm allocators.  Every time shown is the best of its rounds, and
+"x glibc engine" is an allocator's best time over glibc's best, so each side
+is measured in the machine's fast moments alike.  "paired" is the median,
+and "range" the spread, of the ratios of each allocator run to the glibc
+run just before it: how far a single run's ratio can be trusted.
 
     python benchmarks/bench_freelist.py [--mallocs 1000000] [--live 100000] [--only best-ao,first-ao]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import _common  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
@@ -48,16 +51,18 @@ def main():
     def run(alloc):
         return lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n
 
-    runs = {"glibc bare loop": lambda: R.replay_libc(trace)["nanoseconds"] / n,
-            "glibc engine": run(system)}
+    runs = {"glibc bare loop": lambda: R.replay_libc(trace)["nanoseconds"] / n}
     runs.update((name, run(alloc)) for name, alloc in allocs.items())
-    best = _common.interleaved_best(runs, args.repeat)
-    glibc_bare, g = best["glibc bare loop"], best["glibc engine"]
+    best, ratios = _common.paired_rounds(run(system), runs, args.repeat)
+    glibc_bare, g = best["glibc bare loop"], best["baseline"]
     rows = {}
     for name, alloc in allocs.items():
         jw4 = R.replay(trace, alloc, sample_every=0).summary["jw4"]
         rows[name] = {"ns": best[name], "glibc_engine_ns": g, "x_glibc_engine": best[name] / g,
-                      "x_glibc_bare": best[name] / glibc_bare, "jw4": jw4}
+                      "x_glibc_bare": best[name] / glibc_bare,
+                      "x_glibc_engine_paired_median": statistics.median(ratios[name]),
+                      "x_glibc_engine_paired_range": [min(ratios[name]), max(ratios[name])],
+                      "jw4": jw4}
         alloc.close()
 
     if args.json:
@@ -65,10 +70,12 @@ def main():
         return
     print(f"trace: {trace.meta['name']}, {n:,} events; glibc's bare loop: {glibc_bare:.1f} ns")
     print(f"glibc through the engine: {g:.1f} ns; best of {args.repeat} interleaved rounds")
-    print(f"{'allocator':<12} {'ns/op':>8} {'x glibc engine':>15} "
+    print(f"{'allocator':<12} {'ns/op':>8} {'x glibc engine':>15} {'paired':>7} {'range':>11} "
           f"{'x glibc bare':>13} {'max heap/max live - 1':>22}")
     for name, r in rows.items():
+        lo, hi = r["x_glibc_engine_paired_range"]
         print(f"{name:<12} {r['ns']:8.1f} {r['x_glibc_engine']:15.2f} "
+              f"{r['x_glibc_engine_paired_median']:7.2f} {f'{lo:.2f}-{hi:.2f}':>11} "
               f"{r['x_glibc_bare']:13.2f} {r['jw4']:22.1%}")
 
 
