@@ -23,23 +23,27 @@ def interleaved_best(runs, repeat):
     return best
 
 
-def paired_rounds(baseline, runs, repeat):
+def paired_rounds(baseline, runs, repeat, unpaired=None):
     """Each contender of `runs` (name -> function returning a time) timed
-    right after a run of `baseline`, in `repeat` rounds.
+    right after a run of `baseline`, in `repeat` rounds; `unpaired` ones
+    (same form) once per round on their own.
 
     Returns (best, ratios): each contender's and the baseline's smallest
-    time, and for each contender the ratio of every one of its runs to the
-    baseline run just before it.  The machine's speed changes within
+    time, and for each paired contender the ratio of every one of its runs
+    to the baseline run just before it.  The machine's speed changes within
     seconds; two runs a fraction of a second apart share its state, so the
     spread of these ratios shows how far one run's ratio can be trusted,
     and their median does not depend on each side meeting a fast moment.
     One untimed call of each comes first, as in interleaved_best."""
+    unpaired = unpaired or {}
     baseline()
-    for run in runs.values():
+    for run in [*unpaired.values(), *runs.values()]:
         run()
-    best = {key: float("inf") for key in [*runs, "baseline"]}
+    best = {key: float("inf") for key in [*unpaired, *runs, "baseline"]}
     ratios = {key: [] for key in runs}
     for _ in range(repeat):
+        for key, run in unpaired.items():
+            best[key] = min(best[key], run())
         for key, run in runs.items():
             b = baseline()
             t = run()

@@ -51,9 +51,9 @@ def main():
     def run(alloc):
         return lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n
 
-    runs = {"glibc bare loop": lambda: R.replay_libc(trace)["nanoseconds"] / n}
-    runs.update((name, run(alloc)) for name, alloc in allocs.items())
-    best, ratios = _common.paired_rounds(run(system), runs, args.repeat)
+    bare = {"glibc bare loop": lambda: R.replay_libc(trace)["nanoseconds"] / n}
+    runs = {name: run(alloc) for name, alloc in allocs.items()}
+    best, ratios = _common.paired_rounds(run(system), runs, args.repeat, unpaired=bare)
     glibc_bare, g = best["glibc bare loop"], best["baseline"]
     rows = {}
     for name, alloc in allocs.items():
