@@ -58,7 +58,12 @@
  *   each detour is paid for by the removal that left the bound high.  The
  *   block an allocation takes is recounted at once in address-ordered first
  *   fit, whose searches all pass the same low addresses (measured: lazy
- *   everywhere else).  largest_free (stats) is made exact on demand.
+ *   everywhere else).  Nearly every such allocation takes its group's
+ *   largest block, and the recount climbs three levels on average, so the
+ *   search from the root records at each level the largest bound beside
+ *   its path (path_rest): the climb sets each bound on the path to the
+ *   larger of its child's and that record, rereading no line.
+ *   largest_free (stats) is made exact on demand.
  *   Stamps only grow, so LIFO and FIFO positions are used up: when the
  *   stamps in use exceed 4 * free blocks (and pt_floor), or come within 8 of
  *   pcap, every free block is renumbered 0 .. n-1 in order (compaction, at
@@ -222,6 +227,10 @@ typedef struct fl {
     void *pmap;
     uint64_t pmap_len;
     uint64_t rover;             /* next fit: a position, PNONE: the start */
+    /* first-ao: the path of the last search from the root (see pt_find) */
+    uint32_t path_rest[PT_LEVELS]; /* level k: the largest bound beside the path */
+    uint64_t path_group;        /* the group it ended in */
+    bool path_ok;               /* path_rest describes that search's path */
     char name[16];
 } fl;
 
@@ -871,6 +880,40 @@ static inline uint32_t max16(const uint32_t *a)
 #endif
 }
 
+/* The largest of a[0..15] but a[j]. */
+static inline uint32_t max16_but(const uint32_t *a, unsigned j)
+{
+#if defined(__SSE2__)
+    const __m128i bias = _mm_set1_epi32(INT32_MIN), lane = _mm_set_epi32(3, 2, 1, 0);
+    __m128i v[4];
+    for (unsigned i = 0; i < 4; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + 4 * i));
+        __m128i keep = _mm_cmpeq_epi32(_mm_add_epi32(lane, _mm_set1_epi32((int)(4 * i))),
+                                       _mm_set1_epi32((int)j));
+        v[i] = _mm_xor_si128(_mm_andnot_si128(keep, x), bias); /* a[j] counts as 0 */
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        __m128i gt = _mm_cmpgt_epi32(v[i], v[i + 2]);
+        v[i] = _mm_or_si128(_mm_and_si128(gt, v[i]), _mm_andnot_si128(gt, v[i + 2]));
+    }
+    __m128i m = v[0], o = v[1], gt;
+    gt = _mm_cmpgt_epi32(m, o);
+    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
+    o = _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2));
+    gt = _mm_cmpgt_epi32(m, o);
+    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
+    o = _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1));
+    gt = _mm_cmpgt_epi32(m, o);
+    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
+    return (uint32_t)_mm_cvtsi128_si32(m) ^ UINT32_C(0x80000000);
+#else
+    uint32_t m = 0;
+    for (unsigned i = 0; i < 16; i++)
+        m = i != j && a[i] > m ? a[i] : m;
+    return m;
+#endif
+}
+
 /* The largest size / 16 among the blocks of group g (0: none). */
 static uint32_t group_max(const fl *h, uint64_t g)
 {
@@ -900,6 +943,11 @@ static void pt_raise(fl *h, uint64_t g, uint32_t v)
  * the bounds above while they came from it. */
 static void pt_refresh(fl *h, uint64_t g, uint32_t old)
 {
+    /* After a search from the root that ended in g, the bounds beside its
+     * path are known: a bound on the path is the larger of its child's on
+     * the path and those beside it, with no line to reread. */
+    bool path = h->path_ok && h->path_group == g;
+    h->path_ok = false;
     uint32_t v = group_max(h, g);
     for (int k = 0;; k++) {
         h->lv[k][g] = v;
@@ -908,7 +956,10 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
         g >>= 4;
         if (h->lv[k + 1][g] != old) /* the bound above came from elsewhere */
             return;
-        v = max16(&h->lv[k][g << 4]);
+        if (path)
+            v = v > h->path_rest[k] ? v : h->path_rest[k];
+        else
+            v = max16(&h->lv[k][g << 4]);
     }
 }
 
@@ -952,7 +1003,7 @@ group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need, bool down)
  * specialises it for each direction.
  */
 static inline __attribute__((always_inline)) uint64_t
-pt_find(fl *h, uint64_t p, uint32_t need, bool down)
+pt_find(fl *h, uint64_t p, uint32_t need, bool down, bool record)
 {
     const int top = h->ktop;
     const uint64_t cover = pt_cover(top);
@@ -961,6 +1012,9 @@ pt_find(fl *h, uint64_t p, uint32_t need, bool down)
     if (p == PNONE || (!down && p >= cover))
         return PNONE;
     bool all = down ? p >= cover - 1 : p == 0; /* the search sees everything */
+    record = record && all;
+    if (record)
+        h->path_ok = false;
     if (all) { /* straight down from the root */
         if (h->lv[top][0] < need)
             return PNONE;
@@ -984,6 +1038,8 @@ climb: /* to the first level with a fitting sibling beyond i */
         uint64_t base = i & ~UINT64_C(15);
         unsigned j = pick_ge(&h->lv[k][base], need, after_mask((unsigned)(i & 15), down), down);
         if (j < 16) {
+            if (record)
+                h->path_rest[k] = max16_but(&h->lv[k][base], j);
             i = base + j;
             break;
         }
@@ -995,10 +1051,17 @@ descend:
             h->lv[k][i] = max16(&h->lv[k - 1][i << 4]);
             goto climb;
         }
+        if (record)
+            h->path_rest[k - 1] = max16_but(&h->lv[k - 1][i << 4], j);
         i = (i << 4) + j;
     }
-    if ((q = group_find(h, i, down ? i * 64 + 63 : i * 64, need, down)) != PNONE)
+    if ((q = group_find(h, i, down ? i * 64 + 63 : i * 64, need, down)) != PNONE) {
+        if (record) {
+            h->path_group = i;
+            h->path_ok = true;
+        }
         return q;
+    }
     h->lv[0][i] = group_max(h, i);
     goto climb;
 }
@@ -1017,15 +1080,15 @@ static inline uint64_t pt_start(const fl *h)
 /* The first block at or after p in the order with at least `need` units. */
 static inline uint64_t pt_first(fl *h, uint64_t p, uint32_t need)
 {
-    return pt_down(h) ? pt_find(h, p, need, true) : pt_find(h, p, need, false);
+    return pt_down(h) ? pt_find(h, p, need, true, false) : pt_find(h, p, need, false, false);
 }
 
 /* The block after position p in the order (PNONE: p was the last). */
 static inline uint64_t pt_after(fl *h, uint64_t p)
 {
     if (pt_down(h))
-        return p ? pt_find(h, p - 1, 1, true) : PNONE;
-    return pt_find(h, p + 1, 1, false);
+        return p ? pt_find(h, p - 1, 1, true, false) : PNONE;
+    return pt_find(h, p + 1, 1, false, false);
 }
 
 /* The largest free block, in units of 16 bytes (0: none): exact. */
@@ -1033,7 +1096,7 @@ static uint32_t pt_largest(fl *h)
 {
     for (;;) { /* each failed search lowers the root's bound */
         uint32_t m = h->lv[h->ktop][0];
-        if (m == 0 || pt_find(h, 0, m, false) != PNONE)
+        if (m == 0 || pt_find(h, 0, m, false, false) != PNONE)
             return m;
     }
 }
@@ -1325,8 +1388,9 @@ static bool policy_find(fl *h, uint32_t need, pick *pk)
         if (p == PNONE)
             p = pt_first(h, pt_start(h), need); /* wrap around */
         break;
-    default:
-        p = pt_first(h, pt_start(h), need);
+    default: /* address-ordered first fit records its path for pt_refresh */
+        p = h->order == MA_ORDER_ADDRESS ? pt_find(h, 0, need, false, true)
+                                         : pt_first(h, pt_start(h), need);
         break;
     }
     if (p == PNONE)
@@ -1959,6 +2023,7 @@ static void fl_init_state(fl *h)
     memset(h->heaped, 0, sizeof h->heaped);
     h->nonempty_words = 0;
     h->rover = PNONE;
+    h->path_ok = false;
     h->spare = NIL;
     h->pool_top = 0;
     h->next_stamp = 1;
