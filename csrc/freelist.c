@@ -59,10 +59,10 @@
  *   block an allocation takes is recounted at once in address-ordered first
  *   fit, whose searches all pass the same low addresses (measured: lazy
  *   everywhere else).  Nearly every such allocation takes its group's
- *   largest block, and the recount climbs three levels on average, so the
- *   search from the root records at each level the largest bound beside
- *   its path (path_rest): the climb sets each bound on the path to the
- *   larger of its child's and that record, rereading no line.
+ *   largest block, so the recount climbs at least one level (three on
+ *   average); the search from the root records the largest of the other
+ *   bounds in the line of the group it ends in (path_rest), and the first
+ *   step up takes the larger of that and the group's new maximum.
  *   largest_free (stats) is made exact on demand.
  *   Stamps only grow, so LIFO and FIFO positions are used up: when the
  *   stamps in use exceed 4 * free blocks (and pt_floor), or come within 8 of
@@ -227,10 +227,10 @@ typedef struct fl {
     void *pmap;
     uint64_t pmap_len;
     uint64_t rover;             /* next fit: a position, PNONE: the start */
-    /* first-ao: the path of the last search from the root (see pt_find) */
-    uint32_t path_rest[PT_LEVELS]; /* level k: the largest bound beside the path */
+    /* first-ao: the last search from the root (see pt_refresh) */
     uint64_t path_group;        /* the group it ended in */
-    bool path_ok;               /* path_rest describes that search's path */
+    uint32_t path_rest;         /* the largest level-0 bound beside that group */
+    bool path_ok;               /* the two describe that search */
     char name[16];
 } fl;
 
@@ -943,9 +943,10 @@ static void pt_raise(fl *h, uint64_t g, uint32_t v)
  * the bounds above while they came from it. */
 static void pt_refresh(fl *h, uint64_t g, uint32_t old)
 {
-    /* After a search from the root that ended in g, the bounds beside its
-     * path are known: a bound on the path is the larger of its child's on
-     * the path and those beside it, with no line to reread. */
+    /* After a search from the root that ended in g, the largest of the
+     * other bounds in g's line is known: the first step up rereads no line
+     * (higher steps, rarer, reread theirs: recording every level of every
+     * search measured slower). */
     bool path = h->path_ok && h->path_group == g;
     h->path_ok = false;
     uint32_t v = group_max(h, g);
@@ -956,8 +957,8 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
         g >>= 4;
         if (h->lv[k + 1][g] != old) /* the bound above came from elsewhere */
             return;
-        if (path)
-            v = v > h->path_rest[k] ? v : h->path_rest[k];
+        if (path && k == 0)
+            v = v > h->path_rest ? v : h->path_rest;
         else
             v = max16(&h->lv[k][g << 4]);
     }
@@ -1038,8 +1039,8 @@ climb: /* to the first level with a fitting sibling beyond i */
         uint64_t base = i & ~UINT64_C(15);
         unsigned j = pick_ge(&h->lv[k][base], need, after_mask((unsigned)(i & 15), down), down);
         if (j < 16) {
-            if (record)
-                h->path_rest[k] = max16_but(&h->lv[k][base], j);
+            if (record && k == 0)
+                h->path_rest = max16_but(&h->lv[0][base], j);
             i = base + j;
             break;
         }
@@ -1051,8 +1052,8 @@ descend:
             h->lv[k][i] = max16(&h->lv[k - 1][i << 4]);
             goto climb;
         }
-        if (record)
-            h->path_rest[k - 1] = max16_but(&h->lv[k - 1][i << 4], j);
+        if (record && k == 1)
+            h->path_rest = max16_but(&h->lv[0][i << 4], j);
         i = (i << 4) + j;
     }
     if ((q = group_find(h, i, down ? i * 64 + 63 : i * 64, need, down)) != PNONE) {
