@@ -8,11 +8,12 @@ replays one trace through each allocator of both builds in adjacent runs,
 the order alternating from round to round.  For each allocator it prints
 the median and the quartiles of the ratio new / base over the rounds.
 
-A process also carries a bias of its own: the two libraries are loaded at
-random addresses, and on this project's machine a work tree whose C code
-compiled to the very same instructions as its base measured new/base 0.954
-(quartiles 0.932-0.971) in one process and 1.009 and 1.020 in the next two
-(first-ao, 5,000 live blocks).  So --processes (default 3) repeats the
+A process also carries a bias of its own (the libraries and the arenas lie
+at other addresses in each process; which of that matters is not known): on
+this project's machine, work trees whose C code compiled to the same
+instructions as their base measured new/base 0.954 (quartiles 0.932-0.971)
+in one process and 1.009 and 1.020 in two others (first-ao, 5,000 live
+blocks).  So --processes (default 3) repeats the
 whole comparison in that many fresh processes and prints each one's median
 beside the median of them all; --calibrate adds, for each allocator, the
 base build against a second copy of its own library ("A/A'"), which has the

@@ -59,7 +59,7 @@
  *   block an allocation takes is recounted at once in address-ordered first
  *   fit, whose searches all pass the same low addresses (measured: lazy
  *   everywhere else).  Nearly every such allocation takes its group's
- *   largest block, so the recount climbs at least one level (three on
+ *   largest block, so the recount climbs at least one level (2.3 on
  *   average); the search from the root records the largest of the other
  *   bounds in the line of the group it ends in (path_rest), and the first
  *   step up takes the larger of that and the group's new maximum.
@@ -850,14 +850,11 @@ static inline unsigned pick_ge(const uint32_t *a, uint32_t need, unsigned allowe
     return down ? 31u - (unsigned)__builtin_clz(mask) : (unsigned)__builtin_ctz(mask);
 }
 
-static inline uint32_t max16(const uint32_t *a)
-{
 #if defined(__SSE2__)
-    /* Unsigned maxima from signed compares: bias by 2^31, select, unbias. */
-    const __m128i bias = _mm_set1_epi32(INT32_MIN);
-    __m128i v[4];
-    for (unsigned i = 0; i < 4; i++)
-        v[i] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + 4 * i)), bias);
+/* The largest of sixteen lanes biased by 2^31 (unsigned maxima from signed
+ * compares: select, then unbias). */
+static inline uint32_t max_biased(__m128i v[4])
+{
     for (unsigned i = 0; i < 2; i++) {
         __m128i gt = _mm_cmpgt_epi32(v[i], v[i + 2]);
         v[i] = _mm_or_si128(_mm_and_si128(gt, v[i]), _mm_andnot_si128(gt, v[i + 2]));
@@ -872,6 +869,17 @@ static inline uint32_t max16(const uint32_t *a)
     gt = _mm_cmpgt_epi32(m, o);
     m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
     return (uint32_t)_mm_cvtsi128_si32(m) ^ UINT32_C(0x80000000);
+}
+#endif
+
+static inline uint32_t max16(const uint32_t *a)
+{
+#if defined(__SSE2__)
+    const __m128i bias = _mm_set1_epi32(INT32_MIN);
+    __m128i v[4];
+    for (unsigned i = 0; i < 4; i++)
+        v[i] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(a + 4 * i)), bias);
+    return max_biased(v);
 #else
     uint32_t m = 0;
     for (unsigned j = 0; j < 16; j++)
@@ -888,24 +896,11 @@ static inline uint32_t max16_but(const uint32_t *a, unsigned j)
     __m128i v[4];
     for (unsigned i = 0; i < 4; i++) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + 4 * i));
-        __m128i keep = _mm_cmpeq_epi32(_mm_add_epi32(lane, _mm_set1_epi32((int)(4 * i))),
+        __m128i skip = _mm_cmpeq_epi32(_mm_add_epi32(lane, _mm_set1_epi32((int)(4 * i))),
                                        _mm_set1_epi32((int)j));
-        v[i] = _mm_xor_si128(_mm_andnot_si128(keep, x), bias); /* a[j] counts as 0 */
+        v[i] = _mm_xor_si128(_mm_andnot_si128(skip, x), bias); /* a[j] counts as 0 */
     }
-    for (unsigned i = 0; i < 2; i++) {
-        __m128i gt = _mm_cmpgt_epi32(v[i], v[i + 2]);
-        v[i] = _mm_or_si128(_mm_and_si128(gt, v[i]), _mm_andnot_si128(gt, v[i + 2]));
-    }
-    __m128i m = v[0], o = v[1], gt;
-    gt = _mm_cmpgt_epi32(m, o);
-    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
-    o = _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2));
-    gt = _mm_cmpgt_epi32(m, o);
-    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
-    o = _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1));
-    gt = _mm_cmpgt_epi32(m, o);
-    m = _mm_or_si128(_mm_and_si128(gt, m), _mm_andnot_si128(gt, o));
-    return (uint32_t)_mm_cvtsi128_si32(m) ^ UINT32_C(0x80000000);
+    return max_biased(v);
 #else
     uint32_t m = 0;
     for (unsigned i = 0; i < 16; i++)
@@ -945,8 +940,8 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
 {
     /* After a search from the root that ended in g, the largest of the
      * other bounds in g's line is known: the first step up rereads no line
-     * (higher steps, rarer, reread theirs: recording every level of every
-     * search measured slower). */
+     * (higher steps, rarer, reread theirs: recording every level in every
+     * search measured no better). */
     bool path = h->path_ok && h->path_group == g;
     h->path_ok = false;
     uint32_t v = group_max(h, g);
