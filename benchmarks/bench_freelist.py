@@ -31,12 +31,10 @@ from memalloc_py import replaying as R  # noqa: E402
 from memalloc_py import workloads  # noqa: E402
 
 
-TARGETS = {"best-ao": 1.2}  # issue #3; every other free-list policy: 2x
-
-
 def target_of(name: str) -> float | None:
-    """Issue #3's speed target for an allocator, as a multiple of glibc's time."""
-    return None if name == "buddy" else TARGETS.get(name, 2.0)
+    """Issue #3's speed target for an allocator, as a multiple of glibc's
+    time: 1.2 for best-ao, 2 for every other free-list policy, none for buddy."""
+    return None if name == "buddy" else 1.2 if name == "best-ao" else 2.0
 
 
 def main():
