@@ -42,18 +42,36 @@ const char *ma_status_message(ma_status status)
     return "unknown status";
 }
 
+/*
+ * The calling thread's most recent failure message, like errno: the one
+ * piece of state outside an instance.  A per-instance message read after
+ * the call has returned (and the lock been released) could already be
+ * another thread's; this one cannot.  Every failing public call writes it.
+ */
+static _Thread_local char thread_err[MA_ERR_LEN];
+
 ma_status ma_fail(ma_allocator *a, ma_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(a->err, sizeof a->err, fmt, ap);
+    vsnprintf(thread_err, sizeof thread_err, fmt, ap);
     va_end(ap);
+    if (a)
+        memcpy(a->err, thread_err, sizeof a->err);
     return status;
 }
 
 const char *ma_last_error(const ma_allocator *a)
 {
     return a ? a->err : "no allocator";
+}
+
+const char *ma_thread_error(void) { return thread_err; }
+
+/* A NULL handle or out-parameter: no instance to describe it. */
+static ma_status null_argument(const char *op)
+{
+    return ma_fail(NULL, MA_EINVAL, "%s: a required argument is NULL", op);
 }
 
 const char *ma_name(const ma_allocator *a) { return a ? a->name : ""; }
@@ -207,10 +225,12 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     if (arena_size) {
         uint64_t len = arena_size + align;
         if (len < arena_size)
-            return MA_EINVAL;
+            return ma_fail(NULL, MA_EINVAL, "arena_size %llu is too large",
+                           (unsigned long long)arena_size);
         unsigned char *m = ma_map_zero(len);
         if (!m)
-            return MA_ESYS;
+            return ma_fail(NULL, MA_ESYS, "mmap refused to reserve %llu bytes "
+                           "of address space", (unsigned long long)len);
         unsigned char *base = (unsigned char *)ma_round_up((uintptr_t)m, align);
         /* Keep exactly [base, base + arena): give the rest back. */
         uint64_t head = (uint64_t)(base - m);
@@ -225,12 +245,12 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     }
     if (live_alloc_slots(&a->live, LIVE_MIN_CAPACITY) != MA_OK) {
         ma_unmap(a->map_addr, a->map_len);
-        return MA_ENOMEM;
+        return ma_fail(NULL, MA_ENOMEM, "no memory for the allocation record");
     }
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         free(a->live.slots);
         ma_unmap(a->map_addr, a->map_len);
-        return MA_ESYS;
+        return ma_fail(NULL, MA_ESYS, "pthread_mutex_init failed");
     }
     return MA_OK;
 }
@@ -248,7 +268,7 @@ void ma_base_release(ma_allocator *a)
 ma_status ma_close(ma_allocator *a)
 {
     if (!a)
-        return MA_EINVAL;
+        return null_argument("ma_close");
     pthread_mutex_lock(&a->lock);
     if (!a->closed) {
         a->ops->release(a);
@@ -320,6 +340,12 @@ static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
     return st;
 }
 
+ma_status ma_closed(const ma_allocator *a)
+{
+    return ma_fail(NULL, MA_ECLOSED, "operation on a closed %s allocator",
+                   a->name);
+}
+
 #define LOCK(a) pthread_mutex_lock(&(a)->lock)
 #define UNLOCK(a) pthread_mutex_unlock(&(a)->lock)
 
@@ -329,7 +355,7 @@ static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
         LOCK(a);                                                            \
         if ((a)->closed) {                                                  \
             UNLOCK(a);                                                      \
-            return MA_ECLOSED;                                              \
+            return ma_closed(a);                                             \
         }                                                                   \
     } while (0)
 
@@ -338,7 +364,7 @@ static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
 ma_status ma_malloc(ma_allocator *a, uint64_t size, uint64_t *addr)
 {
     if (!a || !addr)
-        return MA_EINVAL;
+        return null_argument("ma_malloc");
     LOCK_OPEN(a);
     ma_status st = do_alloc(a, MA_ALIGN, size, addr);
     UNLOCK(a);
@@ -356,7 +382,7 @@ ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
                       uint64_t *addr)
 {
     if (!a || !addr)
-        return MA_EINVAL;
+        return null_argument("ma_memalign");
     *addr = MA_NULL;
     LOCK_OPEN(a); /* the error message is per instance: written under it */
     ma_status st = !ma_is_pow2(alignment)
@@ -373,7 +399,7 @@ ma_status ma_calloc(ma_allocator *a, uint64_t count, uint64_t size,
                     uint64_t *addr)
 {
     if (!a || !addr)
-        return MA_EINVAL;
+        return null_argument("ma_calloc");
     ma_status st;
     LOCK_OPEN(a);
     if (size && count > UINT64_MAX / size) {
@@ -395,7 +421,7 @@ ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
                      uint64_t *new_addr)
 {
     if (!a || !new_addr)
-        return MA_EINVAL;
+        return null_argument("ma_realloc");
     ma_status st;
     LOCK_OPEN(a);
     if (addr == MA_NULL) {
@@ -438,7 +464,7 @@ ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
 ma_status ma_free(ma_allocator *a, uint64_t addr)
 {
     if (!a)
-        return MA_EINVAL;
+        return null_argument("ma_free");
     if (addr == MA_NULL)
         return MA_OK;
     LOCK_OPEN(a);
@@ -451,7 +477,7 @@ ma_status ma_free(ma_allocator *a, uint64_t addr)
 ma_status ma_usable_size(ma_allocator *a, uint64_t addr, uint64_t *size)
 {
     if (!a || !size)
-        return MA_EINVAL;
+        return null_argument("ma_usable_size");
     LOCK_OPEN(a);
     ma_status st = ma_live_find(&a->live, addr)
                        ? a->ops->usable_size(a, addr, size)
@@ -483,7 +509,7 @@ ma_status ma_read(ma_allocator *a, uint64_t addr, uint64_t offset, void *dst,
                   uint64_t n)
 {
     if (!a || (!dst && n))
-        return MA_EINVAL;
+        return null_argument("ma_read");
     unsigned char *p = NULL;
     LOCK_OPEN(a);
     ma_status st = access_block(a, "read", addr, offset, n, &p);
@@ -497,7 +523,7 @@ ma_status ma_write(ma_allocator *a, uint64_t addr, uint64_t offset,
                    const void *src, uint64_t n)
 {
     if (!a || (!src && n))
-        return MA_EINVAL;
+        return null_argument("ma_write");
     unsigned char *p = NULL;
     LOCK_OPEN(a);
     ma_status st = access_block(a, "write", addr, offset, n, &p);
@@ -526,7 +552,7 @@ void ma_fill_stats(ma_allocator *a, ma_stats *st)
 ma_status ma_get_stats(ma_allocator *a, ma_stats *out)
 {
     if (!a || !out)
-        return MA_EINVAL;
+        return null_argument("ma_get_stats");
     LOCK_OPEN(a);
     ma_fill_stats(a, out);
     UNLOCK(a);
@@ -553,7 +579,7 @@ static int walk_fill_requested(const ma_block *b, void *p)
 ma_status ma_walk(ma_allocator *a, ma_walk_fn fn, void *context)
 {
     if (!a || !fn)
-        return MA_EINVAL;
+        return null_argument("ma_walk");
     struct walk_ctx w = {a, fn, context};
     LOCK_OPEN(a);
     ma_status st = a->ops->walk
@@ -582,7 +608,7 @@ ma_status ma_blocks(ma_allocator *a, ma_block *out, uint64_t capacity,
                     uint64_t *count)
 {
     if (!count || (!out && capacity))
-        return MA_EINVAL;
+        return null_argument("ma_blocks");
     struct blocks_ctx c = {out, capacity, 0};
     ma_status st = ma_walk(a, blocks_collect, &c);
     *count = c.n;
@@ -669,7 +695,7 @@ static ma_status check_live_table(ma_allocator *a)
 ma_status ma_check(ma_allocator *a)
 {
     if (!a)
-        return MA_EINVAL;
+        return null_argument("ma_check");
     LOCK_OPEN(a);
     a->err[0] = '\0';
     ma_status st = a->ops->check(a);
@@ -682,7 +708,7 @@ ma_status ma_check(ma_allocator *a)
 ma_status ma_reset(ma_allocator *a)
 {
     if (!a)
-        return MA_EINVAL;
+        return null_argument("ma_reset");
     LOCK_OPEN(a);
     ma_status st = a->ops->reset(a);
     if (st == MA_OK) {

@@ -89,12 +89,17 @@ struct ma_allocator {
     char err[MA_ERR_LEN];
 };
 
-/* Record a failure description; returns `status` for tail calls. */
+/* Record a failure description for the calling thread (ma_thread_error) and,
+ * when `a` is not NULL, for the instance (ma_last_error); returns `status`
+ * for tail calls. */
 ma_status ma_fail(ma_allocator *a, ma_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* MA_ECLOSED, with the thread's message set: for calls on a closed instance. */
+ma_status ma_closed(const ma_allocator *a);
 
 /* Release what ma_base_init set up, except the mutex. */
 void ma_base_release(ma_allocator *a);

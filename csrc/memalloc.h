@@ -9,7 +9,8 @@
  * address" (offset 0 is a valid address).
  *
  * Every function returns an `ma_status`.  Nothing here aborts, exits or
- * prints.  After a failure, `ma_last_error()` describes it in one line.
+ * prints.  After a failure, `ma_thread_error()` describes it in one line
+ * (the calling thread's most recent failure, like errno).
  * Every instance is protected by its own mutex: any number of threads may
  * call into one instance, and any number of instances live side by side.
  */
@@ -188,7 +189,18 @@ ma_status ma_check(ma_allocator *a);
 /* Free everything: the instance is as new (statistics included). */
 ma_status ma_reset(ma_allocator *a);
 
-/* The description of the most recent failure on this instance ("" if none). */
+/*
+ * The description of the calling thread's most recent failure ("" if none):
+ * every call that returns a status other than MA_OK sets it (MA_ENOMEM from
+ * an allocation may leave a generic text).  Read it right after the failing
+ * call, in the same thread; other threads' failures never change it.
+ */
+const char *ma_thread_error(void);
+
+/*
+ * The description of the most recent failure on this instance ("" if none).
+ * Under concurrent use it may be another thread's: prefer ma_thread_error.
+ */
 const char *ma_last_error(const ma_allocator *a);
 
 /* The allocator's registered name ("buddy", "best-ao", ...). */

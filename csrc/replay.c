@@ -210,7 +210,8 @@ static inline ma_status step(engine *e, uint64_t i)
 static ma_status check_args(ma_allocator *a, const ma_trace_view *t)
 {
     if (!a || !t || (t->n_events && (!t->op || !t->id || !t->size || !t->arg)))
-        return MA_EINVAL;
+        return ma_fail(NULL, MA_EINVAL, "replay: a NULL allocator, trace or "
+                       "trace column");
     if (t->n_ids > UINT64_C(1) << 32)
         return ma_fail(a, MA_EINVAL, "more than 2^32 ids");
     return MA_OK;
@@ -229,7 +230,7 @@ static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_lock(&a->lock);
-    ma_status st = a->closed ? MA_ECLOSED : engine_init(e, a, t, scale);
+    ma_status st = a->closed ? ma_closed(a) : engine_init(e, a, t, scale);
     if (st != MA_OK)
         pthread_mutex_unlock(&a->lock);
     return st;
@@ -241,7 +242,8 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
 {
     ma_status st = check_args(a, t);
     if (st != MA_OK || !c || !r || (capacity && !samples))
-        return st != MA_OK ? st : MA_EINVAL;
+        return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
+                                          "config, result or sample array");
     engine e;
     if ((st = engine_begin(&e, a, t, c->size_scale, r)) != MA_OK)
         return st;
@@ -305,7 +307,8 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
 {
     ma_status st = check_args(a, t);
     if (st != MA_OK || !r)
-        return st != MA_OK ? st : MA_EINVAL;
+        return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
+                                          "result");
     engine e;
     if ((st = engine_begin(&e, a, t, size_scale, r)) != MA_OK)
         return st;
@@ -325,18 +328,22 @@ ma_status ma_replay_libc(const ma_trace_view *t, uint64_t size_scale,
                          ma_replay_result *r)
 {
     if (!t || !r || (t->n_events && (!t->op || !t->id || !t->size || !t->arg)))
-        return MA_EINVAL;
+        return ma_fail(NULL, MA_EINVAL, "replay: a NULL trace, trace column "
+                       "or result");
     memset(r, 0, sizeof *r);
     uint64_t n = t->n_ids ? t->n_ids : 1;
     void **ptr = calloc((size_t)n, sizeof *ptr);
     if (!ptr)
-        return MA_ENOMEM;
+        return ma_fail(NULL, MA_ENOMEM, "no memory for a table of %llu ids",
+                       (unsigned long long)n);
     ma_status st = MA_OK;
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++) {
         uint32_t id = t->id[i];
         if (id >= t->n_ids) {
-            st = MA_EINVAL;
+            st = ma_fail(NULL, MA_EINVAL, "event %llu: id %u is not below "
+                         "n_ids (%llu)", (unsigned long long)i, id,
+                         (unsigned long long)t->n_ids);
             break;
         }
         if (i + PREFETCH_AHEAD < t->n_events) { /* as the engine does */
@@ -377,7 +384,8 @@ ma_status ma_replay_libc(const ma_trace_view *t, uint64_t size_scale,
             p = NULL;
             break;
         default:
-            st = MA_EINVAL;
+            st = ma_fail(NULL, MA_EINVAL, "event %llu: unknown event kind %u",
+                         (unsigned long long)i, (unsigned)t->op[i]);
             break;
         }
         if (st != MA_OK)

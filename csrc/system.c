@@ -125,11 +125,11 @@ static const ma_ops system_ops = {
 ma_status ma_system_create(ma_allocator **out)
 {
     if (!out)
-        return MA_EINVAL;
+        return ma_fail(NULL, MA_EINVAL, "ma_system_create: out is NULL");
     *out = NULL;
     sysalloc *s = calloc(1, sizeof *s);
     if (!s)
-        return MA_ENOMEM;
+        return ma_fail(NULL, MA_ENOMEM, "no memory for the instance");
     ma_status st = ma_base_init(&s->base, &system_ops, 0, 0);
     if (st != MA_OK) {
         free(s);

@@ -246,14 +246,13 @@ _STATUS_EXC: dict[int, type[Exception]] = {
 }
 
 
-def _status_error(status: int, handle: Any) -> Exception:
-    message = ffi.string(lib.ma_status_message(status)).decode()
-    if handle is not None and status != lib.MA_ECLOSED:
-        detail = ffi.string(lib.ma_last_error(handle)).decode()
-        if detail:
-            message = detail
-    if status == lib.MA_ECLOSED:
-        message = "operation on a closed allocator"
+def _status_error(status: int, handle: Any = None) -> Exception:
+    """The typed exception for a failed C call, with the message that call
+    left for this thread (read right after it, so never another thread's)."""
+    del handle  # the message is per thread, not per instance
+    message = ffi.string(lib.ma_thread_error()).decode()
+    if not message:
+        message = ffi.string(lib.ma_status_message(status)).decode()
     return _STATUS_EXC.get(status, AllocatorError)(message)
 
 
@@ -284,7 +283,7 @@ class Allocator:
 
     def _handle(self) -> Any:
         if self._closed:
-            raise ValueError(f"operation on a closed {self.name} allocator")
+            raise ValueError(f"operation on a closed {self.name} allocator")  # as C says it
         return self._h
 
     def _raise(self, status: int, h: Any) -> None:
