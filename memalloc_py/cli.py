@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import re
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 DEFAULT_ALLOCATORS = ["buddy"] + [f"{fit}-{order}" for fit in ("best", "first", "next", "worst")
                                   for order in ("ao", "lifo", "fifo")]
@@ -26,8 +26,30 @@ class UsageError(Exception):
     """A bad command line: reported in one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse reporting its errors as one line (the usage only with --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+# The arena each family accepts (the allocators' constructors check the same).
+_BUDDY_ARENA = (1 << 10, 1 << 40)         # a power of two; the CLI rounds up
+_FREELIST_ARENA = (1 << 12, 1 << 35)      # a multiple of 16
+_BUDDY_RULE = "buddy takes 1 KiB to 1 TiB (rounded up to a power of two)"
+_FREELIST_RULE = "the free-list policies take a multiple of 16 from 4 KiB to 32 GiB"
+
+# Peak memory per event of generating a workload (the trace's 21 bytes per
+# event and numpy's temporaries; measured 64-106 across the six workloads)
+# plus the replay's table of 16 bytes per allocation (half the events).
+_WORKLOAD_BYTES_PER_EVENT = 128
+_ID_BYTES = 16
+# Exit status after a closed pipe: a shell's status for a tool SIGPIPE ended.
+_CLOSED_PIPE = 128 + 13
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="memalloc",
         description="memalloc_py: replay allocation traces through real allocators and "
                     "measure fragmentation.",
@@ -47,14 +69,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="the trace file's format (default: from its name)")
     c.add_argument("--allocators", metavar="A,B,...",
                    help="comma-separated names (default: buddy and the twelve free-list policies)")
-    c.add_argument("--events", type=int, default=1_000_000, help="workload size (default 1,000,000)")
-    c.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    c.add_argument("--events", type=int, default=1_000_000,
+                   help="workload size (default 1,000,000; refused when the machine lacks the "
+                        "memory, about 128 bytes per event)")
+    c.add_argument("--seed", type=int, default=1, help="workload seed, >= 0 (default 1)")
     c.add_argument("--arena-size", type=_size, default=1 << 32,
-                   help="address space each allocator reserves (default 4G)")
-    c.add_argument("--growth", type=_size, default=4096, help="free-list heap growth step (default 4096)")
+                   help="address space each allocator reserves (default 4G): buddy 1K to 1T, "
+                        "rounded up to a power of two; the free-list policies a multiple of 16 "
+                        "from 4K to 32G")
+    c.add_argument("--growth", type=_size, default=4096,
+                   help="free-list heap growth step, a multiple of 16 up to the arena size (default 4096)")
     c.add_argument("--size-scale", type=int, default=1,
-                   help="multiply every request size (Johnstone and Wilson used 16)")
-    c.add_argument("--sample-every", type=int, default=1000, help="events between samples (default 1000)")
+                   help="multiply every request size, 1 to 2**64 - 1 (Johnstone and Wilson used 16)")
+    c.add_argument("--sample-every", type=int, default=1000,
+                   help="events between samples, 0 to 2**64 - 1 (default 1000; 0: the final state only)")
     c.add_argument("--plot", metavar="PNG", help="save heap size and fragmentation over time")
     c.add_argument("--csv", metavar="FILE", help="write the table as CSV ('-' for stdout)")
     c.add_argument("--json", metavar="FILE", help="write the table as JSON ('-' for stdout)")
@@ -75,26 +103,57 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_UNITS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
 def _size(text: str) -> int:
     """A byte count with an optional K/M/G/T suffix (powers of 1024): 4096, 64K, 4GiB."""
     m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4096, 64K, 4G)")
-    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[m.group(2)]
+    return int(m.group(1)) << _UNITS[m.group(2)]
 
 
-def _pct(x: float) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+def _as_given(n: int) -> str:
+    """A size the way --arena-size takes it: 4G, 3000K, 5000."""
+    for suffix, shift in reversed(_UNITS.items()):
+        if n and shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{suffix.upper()}"
+    return str(n)
+
+
+def _human(n: float) -> str:
+    """A byte count for reading: 12.3 GiB, 4 GiB."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f}".removesuffix(".0") + f" {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _missing(x: Any) -> bool:
+    """Not measured: None, NaN or pandas' NA."""
+    import pandas as pd
+
+    return x is None or bool(pd.isna(x))
+
+
+def _pct(x: Any) -> str:
+    return "—" if _missing(x) else f"{100 * x:.1f}%"
+
+
+def _count(x: Any) -> str:
+    return "—" if _missing(x) else f"{int(x):,}"
 
 
 def _table(df: Any) -> str:
-    """The comparison as a readable fixed-width table."""
+    """The comparison as a readable fixed-width table ("—": not measured)."""
     cols = [
         ("allocator", lambda r, name: name, "<"),
-        ("ns/event", lambda r, name: f"{r['ns_per_event']:.1f}", ">"),
-        ("failures", lambda r, name: f"{int(r['failures']):,}", ">"),
-        ("peak heap", lambda r, name: f"{int(r['peak_heap']):,}", ">"),
-        ("peak live", lambda r, name: f"{int(r['peak_live']):,}", ">"),
+        ("ns/event", lambda r, name: "—" if _missing(r["ns_per_event"]) else f"{r['ns_per_event']:.1f}", ">"),
+        ("failures", lambda r, name: _count(r["failures"]), ">"),
+        ("peak heap", lambda r, name: _count(r["peak_heap"]), ">"),
+        ("peak live", lambda r, name: _count(r["peak_live"]), ">"),
         ("JW #1", lambda r, name: _pct(r["jw1"]), ">"),
         ("JW #2", lambda r, name: _pct(r["jw2"]), ">"),
         ("JW #3", lambda r, name: _pct(r["jw3"]), ">"),
@@ -118,27 +177,152 @@ def _write(target: str, text: str) -> None:
             f.write(text)
 
 
-def _compare(args: argparse.Namespace) -> int:
+def _allocator_names(text: Optional[str]) -> list[str]:
+    """The --allocators list: known names, aliases resolved, none twice."""
     from . import allocators as A
+
+    if text is None:
+        return list(DEFAULT_ALLOCATORS)
+    given = [n.strip() for n in text.split(",") if n.strip()]
+    if not given:
+        raise UsageError(f"--allocators {text!r} names no allocator; choose from: {', '.join(A.ALLOCATORS)}")
+    names: list[str] = []
+    for n in given:
+        if n not in A.ALLOCATORS:
+            raise UsageError(f"unknown allocator {n!r}; choose from: {', '.join(A.ALLOCATORS)}")
+        name = A.ALIASES.get(n, n)
+        if name in names:
+            raise UsageError(f"--allocators names {name} twice" + (f" ({n} is {name})" if n != name else ""))
+        names.append(name)
+    return names
+
+
+def _check_arena(names: Sequence[str], arena: int, growth: int) -> None:
+    """--arena-size and --growth against the rules of the families in ``names``."""
+    buddy = "buddy" in names
+    freelist = any(n not in ("buddy", "system") for n in names)
+    broken = []
+    if buddy and not _BUDDY_ARENA[0] <= arena <= _BUDDY_ARENA[1]:
+        broken.append(_BUDDY_RULE)
+    if freelist and (arena % 16 or not _FREELIST_ARENA[0] <= arena <= _FREELIST_ARENA[1]):
+        broken.append(_FREELIST_RULE)
+    if broken:
+        if len(broken) == 2:
+            broken[1] = broken[1].replace(" take ", " ", 1)
+        raise UsageError(f"--arena-size {_as_given(arena)} is out of range: {', '.join(broken)}")
+    if freelist and (growth % 16 or not 16 <= growth <= arena):
+        raise UsageError(f"--growth {_as_given(growth)} is out of range: the free-list policies take a "
+                         f"multiple of 16 from 16 bytes to the arena size ({_human(arena)})")
+
+
+def _arena_for(name: str, arena: int) -> int:
+    """The arena ``name`` gets for a checked --arena-size: buddy's rounded up
+    to a power of two, the others' as given."""
+    if name == "buddy":
+        return 1 << (arena - 1).bit_length()
+    return arena
+
+
+def _available_memory() -> Optional[int]:
+    """Bytes of memory this process can still use (None: unknown): the
+    system's MemAvailable, or less under a cgroup (v2) limit."""
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit != "max":
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            return None
+    return min(found)
+
+
+def _memory_needed(events: int, sample_every: int, n_allocators: int,
+                   n_ids: Optional[int] = None, generate: bool = True) -> int:
+    """Bytes a comparison needs besides the allocators' heaps: the workload's
+    generation (``generate``), the replay's id table, and the samples, which
+    are kept for every allocator (plus one replay's working copy and one
+    timeline)."""
+    from . import replaying as R
+
+    samples = (events // sample_every + 2) * R._SAMPLE_DTYPE.itemsize if sample_every else 0
+    ids = (events // 2 if n_ids is None else n_ids) * _ID_BYTES
+    return samples * (n_allocators + 2) + ids + (events * _WORKLOAD_BYTES_PER_EVENT if generate else 0)
+
+
+def _largest(fits: Callable[[int], bool], lo: int, hi: int) -> int:
+    """The largest n in [lo, hi] with fits(n), fits being monotone (lo fits)."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def _check_memory(events: int, sample_every: int, n_allocators: int,
+                  n_ids: Optional[int], generate: bool) -> None:
+    """Refuse, before allocating, a comparison the machine has no memory for."""
+    avail = _available_memory()
+    if avail is None:
+        return
+    need = lambda e, s: _memory_needed(e, s, n_allocators, n_ids, generate)  # noqa: E731
+    if need(events, sample_every) <= avail:
+        return
+    subject = f"--events {events:,}" if generate else f"the trace's {events:,} events"
+    if sample_every:
+        subject += f" with --sample-every {sample_every:,}"
+    message = (f"{subject} need{'s' if generate else ''} about {_human(need(events, sample_every))} "
+               f"of memory, and {_human(avail)} is available")
+    fixes = []
+    if generate:
+        most = _largest(lambda e: need(e, sample_every) <= avail, 0, avail // _WORKLOAD_BYTES_PER_EVENT)
+        fixes.append(f"at most {most:,} events")
+    if sample_every and need(events, 0) <= avail:
+        # the least sample_every that fits, found as the largest events + 1 - sample_every
+        least = events + 1 - _largest(lambda k: need(events, events + 1 - k) <= avail, 0, events)
+        fixes.append(f"--sample-every {least:,} or more")
+    raise UsageError(message + (": use " + " or ".join(fixes) if fixes else ""))
+
+
+def _compare(args: argparse.Namespace) -> int:
     from . import replaying as R
     from . import workloads as W
     from .importers import read_trace
 
-    names = DEFAULT_ALLOCATORS if not args.allocators else [
-        n.strip() for n in args.allocators.split(",") if n.strip()]
-    for n in names:
-        if n not in A.ALLOCATORS:
-            raise UsageError(f"unknown allocator {n!r}; choose from: {', '.join(A.ALLOCATORS)}")
+    names = _allocator_names(args.allocators)
     if args.events < 1:
         raise UsageError("--events must be at least 1")
-    if args.sample_every < 0 or args.size_scale < 1:
-        raise UsageError("--sample-every must be >= 0 and --size-scale >= 1")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    R._check_counts(args.sample_every, args.size_scale, names=("--sample-every", "--size-scale"))
+    if args.csv == "-" and args.json == "-":
+        raise UsageError("--csv - and --json - would both write to stdout; send one to a file")
+    if args.plot and args.sample_every == 0:
+        raise UsageError("--plot draws the samples, and --sample-every 0 takes none")
+    _check_arena(names, args.arena_size, args.growth)
     if args.trace:
         trace = read_trace(args.trace, args.format)
+        _check_memory(len(trace), args.sample_every, len(names), trace.n_ids, generate=False)
     else:
         if args.workload not in W.WORKLOADS:
             raise UsageError(f"unknown workload {args.workload!r}; choose from: {', '.join(W.WORKLOADS)}")
+        _check_memory(args.events, args.sample_every, len(names), None, generate=True)
         trace = W.generate(args.workload, args.events, seed=args.seed)
+    if args.plot and len(trace) == 0:
+        raise UsageError("the trace has no events: nothing to plot")
     progress = False if args.no_progress else None
     results = []
     for name in names:
@@ -149,6 +333,10 @@ def _compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
     df = pd.DataFrame([r.summary for r in results]).set_index("allocator")
+    # system's heap size cannot be seen: its peak heap is unknown, not 0
+    df["peak_heap"] = df["peak_heap"].astype("Int64")
+    blind = [r.allocator for r in results if not r.raw.get("heap_observable", True)]
+    df.loc[blind, "peak_heap"] = pd.NA
     if args.csv:
         _write(args.csv, df.to_csv())
     if args.json:
@@ -161,6 +349,7 @@ def _compare(args: argparse.Namespace) -> int:
         print(_table(df))
         print("JW #1-#4: Johnstone-Wilson fragmentation (heap / live - 1): #1 mean over time, "
               "#2 at peak live, #3 at peak heap, #4 peak heap / peak live.")
+        print("internal: 1 - requested/allocated at the moment of peak live bytes.")
     if args.plot:
         _plot(results, args.plot)
         if args.csv != "-" and args.json != "-":
@@ -168,35 +357,120 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _arena_for(name: str, arena: int) -> int:
-    if name == "buddy":  # a power of two
-        return 1 << max(10, min(40, (arena - 1).bit_length()))
-    return min(max(arena - arena % 16, 4096), 1 << 35)
+# Colour by placement policy (Okabe and Ito's palette, which colour-blind
+# readers can tell apart), line style by free-list order: each of the
+# thirteen lines is its own (colour, style) pair, and the pairing can be read.
+_FAMILY_COLOURS = {"buddy": "#000000", "best": "#0072B2", "first": "#009E73",
+                   "next": "#E69F00", "worst": "#CC79A7"}
+_ORDER_STYLES = {"ao": "-", "lifo": "--", "fifo": ":"}
+_SPARE_STYLES = [(c, s) for c in ("#56B4E9", "#D55E00", "#F0E442", "#999999")
+                 for s in ("-", "--", ":", "-.")]
 
 
-def _plot(results: Sequence[Any], path: str) -> None:
+def _line_styles(names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """A distinct (colour, line style) for every allocator name."""
+    styles: dict[str, tuple[str, str]] = {}
+    for name in names:
+        fit, _, order = name.partition("-")
+        if fit in _FAMILY_COLOURS and (order in _ORDER_STYLES or not order):
+            styles[name] = (_FAMILY_COLOURS[fit], _ORDER_STYLES.get(order, "-"))
+    spare = iter(s for s in _SPARE_STYLES if s not in styles.values())
+    for name in names:
+        if name not in styles:
+            styles[name] = next(spare)
+    return styles
+
+
+def _log_ticks(top: float) -> list[float]:
+    """Ticks for a percentage on a symlog axis from 0 to the first tick at or
+    above ``top``: 0, 10, 20, 50, 100, ... (0, 10, 30, 100, ... when that is
+    more than eight)."""
+    for steps in ((1, 2, 5), (1, 3)):
+        ticks = [0.0]
+        for value in (m * 10.0 ** k for k in range(1, 20) for m in steps):
+            ticks.append(value)
+            if value >= top:
+                break
+        if len(ticks) <= 8:
+            break
+    return ticks
+
+
+def _figure(results: Sequence[Any]) -> Any:
+    """Heap size (with the live bytes under it) and heap / live - 1 over the
+    events, one line per allocator whose heap can be observed, the legend
+    to the right of the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 7))
-    first = results[0].timeline
-    ax1.plot(first["event"], first["live_bytes"], color="black", lw=2, label="live bytes")
-    for r in results:
-        df = r.timeline
-        ax1.plot(df["event"], df["heap_size"], lw=1, label=r.allocator)
-        ax2.plot(df["event"], (df["heap_size"] / df["live_bytes"].where(df["live_bytes"] > 0)) - 1,
-                 lw=1, label=r.allocator)
-    ax1.set_ylabel("heap size (bytes)")
-    ax1.legend(fontsize="small", ncol=3)
-    ax1.set_title(f"heap size over time: {results[0].trace_name}")
-    ax2.set_ylabel("heap / live - 1")
-    ax2.set_xlabel("event")
-    ax2.set_yscale("symlog", linthresh=0.1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    shown = [r for r in results if r.raw.get("heap_observable", True)]
+    hidden = [r.allocator for r in results if not r.raw.get("heap_observable", True)]
+    styles = _line_styles([r.allocator for r in shown])
+    timelines = {r.allocator: r.timeline for r in results}
+    top = max([int(timelines[r.allocator]["heap_size"].max()) for r in shown]
+              + [int(t["live_bytes"].max()) for t in timelines.values()] + [1])
+    unit, scale = next((u, 1 << k) for u, k in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10), ("bytes", 0))
+                       if top >= 2 << k or k == 0)
+    every = results[0].options.get("sample_every", 0)
+
+    fig, (heap_ax, frag_ax) = plt.subplots(2, 1, sharex=True, figsize=(12, 8.5), layout="constrained",
+                                           height_ratios=[3, 2])
+    # The live bytes as the replay with the fewest failures saw them.
+    ref = min(results, key=lambda r: r.summary["failures"])
+    live = timelines[ref.allocator]
+    live_label = "live bytes" if ref.summary["failures"] == 0 else f"live bytes (in {ref.allocator}'s replay)"
+    heap_ax.fill_between(live["event"], live["live_bytes"] / scale, color="#DDDDDD", lw=0, label="_live")
+    heap_ax.plot(live["event"], live["live_bytes"] / scale, color="#888888", lw=1, label=live_label)
+    for r in shown:
+        df = timelines[r.allocator]
+        colour, style = styles[r.allocator]
+        kw = dict(color=colour, linestyle=style, lw=1.8 if style == ":" else 1.5, label=r.allocator)
+        heap_ax.plot(df["event"], df["heap_size"] / scale, **kw)
+        live_bytes = df["live_bytes"].where(df["live_bytes"] > 0)
+        frag_ax.plot(df["event"], 100 * (df["heap_size"] / live_bytes - 1), **kw)
+
+    name = results[0].trace_name or "trace"
+    heap_ax.set_title(f"{name}: heap size and fragmentation over time", loc="left", fontsize=13)
+    heap_ax.set_ylabel(f"heap size ({unit})", fontsize=12)
+    heap_ax.set_ylim(bottom=0)
+    frag_ax.set_ylabel("heap / live - 1 (%)", fontsize=12)
+    frag_ax.set_xlabel(f"events replayed (sampled every {every:,})", fontsize=12)
+    frag_ax.set_yscale("symlog", linthresh=10, linscale=0.5)
+    counts = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
+    frag_ax.xaxis.set_major_formatter(counts)
+    frag_ax.yaxis.set_major_formatter(counts)
+    ticks = _log_ticks(max([np.nanmax(ln.get_ydata(), initial=0) for ln in frag_ax.get_lines()] + [10]))
+    frag_ax.set_ylim(0, ticks[-1])
+    frag_ax.yaxis.set_major_locator(FixedLocator(ticks))
+    frag_ax.yaxis.set_minor_locator(NullLocator())
+    frag_ax.set_xlim(0, max(int(t["event"].max()) for t in timelines.values()))
+    for ax in (heap_ax, frag_ax):
+        ax.grid(True, color="#EEEEEE", lw=0.8)
+        ax.set_axisbelow(True)
+        ax.tick_params(labelsize=11)
+
+    handles, labels = heap_ax.get_legend_handles_labels()
+    for r in hidden:
+        handles.append(Line2D([], [], linestyle="none"))
+        labels.append(f"{r}: not drawn\n(its heap size\ncannot be observed)")
+    heap_ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                   frameon=False, handlelength=3, fontsize=11)
+    return fig
+
+
+def _plot(results: Sequence[Any], path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = _figure(results)
+    try:
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def _trace(args: argparse.Namespace) -> int:
@@ -228,23 +502,39 @@ def _list() -> int:
     return 0
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing (not even Python's flush at
+    exit) writes into a pipe whose reader has gone."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor
+        pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
     from ._core import AllocatorError
     from .trace import TraceError
 
     try:
+        args = _parser().parse_args(argv)
         if args.command == "compare":
-            return _compare(args)
-        if args.command == "trace":
-            return _trace(args)
-        if args.command == "list":
-            return _list()
-        parser.print_help()
-        return 2
+            code = _compare(args)
+        elif args.command == "trace":
+            code = _trace(args)
+        elif args.command == "list":
+            code = _list()
+        else:
+            raise UsageError("a command is required: compare, trace or list (see memalloc --help)")
+        sys.stdout.flush()  # here, so that a closed pipe is reported below
+        return code
+    except BrokenPipeError:  # the reader of stdout has gone (memalloc list | head -2)
+        _quiet_stdout()
+        return _CLOSED_PIPE
     except (UsageError, TraceError, AllocatorError, ValueError, OSError) as e:
-        print(f"memalloc: {e}", file=sys.stderr)
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        print("memalloc: " + (" ".join(lines) or type(e).__name__), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("memalloc: interrupted", file=sys.stderr)

@@ -182,6 +182,18 @@ def _progress_bar(total: int, enabled: Any) -> Any:
     return tqdm(total=total, unit="ev", unit_scale=True, leave=False, file=sys.stderr)
 
 
+def _check_counts(sample_every: Any, size_scale: Any,
+                  names: tuple[str, str] = ("sample_every", "size_scale")) -> None:
+    """The one rule for sample_every and size_scale, which the command line
+    applies too: integers, sample_every from 0 and size_scale from 1, both
+    below 2**64 (``names``: what to call them in the message)."""
+    for name, value, low in ((names[0], sample_every, 0), (names[1], size_scale, 1)):
+        if isinstance(value, bool) or not hasattr(value, "__index__"):
+            raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+        if not low <= value.__index__() < 1 << 64:
+            raise ValueError(f"{name} must be from {low} to 2**64 - 1, got {value}")
+
+
 def replay(
     trace: Trace,
     allocator: Union[str, Allocator] = "best-ao",
@@ -207,6 +219,7 @@ def replay(
     """
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")
+    _check_counts(sample_every, size_scale)
     if sample_every < 0 or size_scale < 0 or progress_every < 0:
         raise ValueError("sample_every, size_scale and progress_every must be >= 0")
     with _using(allocator, options) as alloc:
@@ -261,6 +274,7 @@ def replay_bare(trace: Trace, allocator: Union[str, Allocator], *, size_scale: i
                 **options: Any) -> dict[str, Any]:
     """The same events with no measurement: the allocator's bare cost (for
     benchmarks).  Returns events, failures and nanoseconds."""
+    _check_counts(0, size_scale)
     with _using(allocator, options) as alloc:
         view = _View(trace)
         res = ffi.new("ma_replay_result *")
@@ -274,6 +288,7 @@ def replay_bare(trace: Trace, allocator: Union[str, Allocator], *, size_scale: i
 def replay_libc(trace: Trace, *, size_scale: int = 1) -> dict[str, Any]:
     """The same events straight through the C library's malloc/free, with no
     interface in between (the speed floor)."""
+    _check_counts(0, size_scale)
     view = _View(trace)
     res = ffi.new("ma_replay_result *")
     status = lib.ma_replay_libc(view.c, size_scale, res)
