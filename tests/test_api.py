@@ -296,13 +296,78 @@ def _has_pandas():
     return True
 
 
+DUMP_HEADER_LINES = 3
+
+
 def test_dump_lists_every_block(a):
     p = a.malloc(100)
     text = a.dump()
     assert text.startswith(a.name)
     assert "allocated" in text and "(100 requested)" in text
-    assert len(text.splitlines()) == 1 + len(a.blocks())
+    lines = text.splitlines()
+    assert len(lines) == DUMP_HEADER_LINES + len(a.blocks())
+    free = a.blocks().free
+    n_free = sum(1 for line in lines[DUMP_HEADER_LINES:] if line.endswith(" B  free"))
+    assert n_free == len(free)
     a.free(p)
+
+
+def test_dump_header_of_a_buddy_heap_counts_the_free_blocks_it_lists():
+    with ma.Buddy(arena_size=1024) as a:
+        first = a.malloc(16)
+        a.malloc(16)
+        a.malloc(128)  # at 128: the heap ends at 256
+        a.free(first)
+        assert a.dump().splitlines() == [
+            "buddy: arena 1024 B; heap 256 B (the end of the highest live block), peak 256 B",
+            "live: 2 blocks, 144 B requested in 144 B allocated",
+            "free: 5 blocks, 880 B; inside the heap (what stats() counts): 112 B in 3 blocks",
+            "  0x0000 - 0x0010 :         16 B  free",
+            "  0x0010 - 0x0020 :         16 B  allocated  at 0x0010  (16 requested)",
+            "  0x0020 - 0x0040 :         32 B  free",
+            "  0x0040 - 0x0080 :         64 B  free",
+            "  0x0080 - 0x0100 :        128 B  allocated  at 0x0080  (128 requested)",
+            "  0x0100 - 0x0200 :        256 B  free",
+            "  0x0200 - 0x0400 :        512 B  free",
+        ]
+        s = a.stats()
+        assert (s.free_bytes, s.free_blocks) == (112, 3)
+
+
+def test_dump_header_of_a_buddy_heap_with_nothing_free_inside_it():
+    with ma.Buddy(arena_size=1024) as a:
+        a.malloc(100)
+        a.malloc(16)
+        assert a.dump().splitlines()[:3] == [
+            "buddy: arena 1024 B; heap 144 B (the end of the highest live block), peak 144 B",
+            "live: 2 blocks, 116 B requested in 144 B allocated",
+            "free: 5 blocks, 880 B; inside the heap (what stats() counts): 0 B in 0 blocks",
+        ]
+
+
+def test_dump_header_of_a_free_list_heap():
+    with ma.FreeList(arena_size=1 << 16, fit="best", order="address") as a:
+        assert a.dump() == (
+            "best-ao: arena 65536 B; heap 0 B (the top of the heap, moved in growth steps "
+            "like the program break), peak 0 B\n"
+            "live: 0 blocks, 0 B requested in 0 B allocated\n"
+            "free: none"
+        )
+        p = a.malloc(100)
+        q = a.malloc(16)
+        a.malloc(40)
+        a.free(q)
+        assert a.dump().splitlines() == [
+            "best-ao: arena 65536 B; heap 4096 B (the top of the heap, moved in growth steps "
+            "like the program break), peak 4096 B",
+            "live: 2 blocks, 140 B requested in 192 B allocated",
+            "free: 2 blocks, 3904 B, all inside the heap",
+            "  0x0000 - 0x0080 :        128 B  allocated  at 0x0010  (100 requested)",
+            "  0x0080 - 0x00a0 :         32 B  free",
+            "  0x00a0 - 0x00e0 :         64 B  allocated  at 0x00b0  (40 requested)",
+            "  0x00e0 - 0x1000 :       3872 B  free",
+        ]
+        a.free(p)
 
 
 def test_reset_returns_to_a_fresh_state(a):
