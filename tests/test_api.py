@@ -1,6 +1,8 @@
-"""The Python API contract of DESIGN.md, for every registered allocator:
+"""The Python API contract of docs/api.md, for every registered allocator:
 semantics, and every bad input (right exception, heap unchanged)."""
 import gc
+import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,7 +54,14 @@ def test_malloc_write_read_free(a):
 def test_malloc_zero_gives_unique_minimum_blocks(a):
     ps = [a.malloc(0) for _ in range(10)]
     assert None not in ps and len(set(ps)) == 10
-    assert all(a.usable_size(p) >= 0 for p in ps)
+    one = a.malloc(1)
+    minimum = a.usable_size(one)  # the smallest block this allocator hands out
+    assert minimum >= 16
+    assert [a.usable_size(p) for p in ps] == [minimum] * 10
+    held = sorted((b.offset, b.offset + b.size) for b in a.blocks().allocated)
+    assert len(held) == 11
+    assert all(end <= start for (_, end), (start, _) in zip(held, held[1:]))  # disjoint
+    assert a.stats().requested_bytes == 1
     a.check()
 
 
@@ -245,14 +254,28 @@ def test_context_manager_closes(a):
     assert b.closed
 
 
+def _address_space() -> int:
+    """This process's mapped address space in bytes (VmSize)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize in /proc/self/status")
+
+
 def test_garbage_collection_releases_instances():
-    # 200 arenas of 1 TiB are more than the 128 TiB of user address space:
-    # this fails with AllocatorError unless dropped instances release theirs.
+    # 200 arenas of 1 TiB are more than the 128 TiB of user address space, so
+    # a leak would also end in AllocatorError; the mapping is checked directly.
+    tib = 1 << 40
+    before = _address_space()
     for _ in range(200):
-        a = ma.Buddy(arena_size=1 << 40)
+        a = ma.Buddy(arena_size=tib)
         a.malloc(100)
+        assert _address_space() >= before + tib  # the arena is reserved ...
+        ref = weakref.ref(a)
         del a
         gc.collect()
+        assert ref() is None
+        assert _address_space() < before + tib  # ... and released with the instance
 
 
 def test_stats_and_derived_fragmentation(a):
@@ -280,20 +303,15 @@ def test_blocks_table(a):
     live = [blk for blk in b if blk.allocated]
     assert [blk.address for blk in live] == [q]
     assert live[0].requested == 50
+    assert len(b.free) >= 1  # p's block
     assert all(blk.address is None and blk.requested == 0 for blk in b.free)
     assert b["size"].sum() == b.array["size"].sum()
     assert isinstance(b[0], ma.Block)
-    df = b.to_pandas() if _has_pandas() else None
-    if df is not None:
-        assert list(df.columns) == ["offset", "size", "allocated", "address", "requested"]
-
-
-def _has_pandas():
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    df = b.to_pandas()  # pandas is a dependency
+    assert list(df.columns) == ["offset", "size", "allocated", "address", "requested"]
+    assert len(df) == len(b) and str(df["address"].dtype) == "Int64"
+    assert df.loc[df["allocated"], "address"].tolist() == [q]
+    assert df.loc[~df["allocated"], "address"].isna().all() and (~df["allocated"]).sum() == len(b.free)
 
 
 DUMP_HEADER_LINES = 3
