@@ -66,7 +66,13 @@ _STAT_FIELDS = (
 
 @dataclasses.dataclass(frozen=True)
 class Stats:
-    """A snapshot of an allocator's statistics (see DESIGN.md).
+    """A snapshot of an allocator's statistics; docs/measures.md defines every field.
+
+    ``heap_size`` is where the part of the arena in use ends: for the
+    free-list family the top of the heap, which grows in ``growth`` steps like
+    the program break; for buddy the end of the highest live block (free
+    blocks above it are not counted in ``free_bytes``); 0 for ``system``,
+    whose heap cannot be observed.
 
     ``mallocs`` counts malloc, calloc, memalign and ``realloc(None, n)`` calls
     (successful or not); ``frees`` counts frees of live blocks, including
