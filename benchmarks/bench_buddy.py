@@ -4,7 +4,7 @@ Measures
   1. Python per-call throughput: malloc+free pairs per second through the API
      (each trace event one Python call), for buddy and for the system
      allocator behind the same API;
-  2. C-level nanoseconds per operation on the REFERENCES.md peer workload
+  2. C-level nanoseconds per operation on the peer workload of docs/references.md
      (steady state, 50,000 live blocks, sizes 8-4096 skewed small):
        - buddy through the replay engine (what `memalloc compare` measures),
        - buddy bare (the allocator's operations only, no measurement),

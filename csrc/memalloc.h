@@ -47,7 +47,7 @@ const char *ma_status_message(ma_status status);
 
 typedef struct ma_allocator ma_allocator;
 
-/* Statistics: see DESIGN.md for the meaning of each field. */
+/* Statistics: docs/measures.md defines each field. */
 typedef struct ma_stats {
     uint64_t live_blocks;          /* allocations not yet freed */
     uint64_t requested_bytes;      /* bytes asked for by live allocations */

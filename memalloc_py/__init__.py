@@ -13,8 +13,37 @@ and traces replayed through them at C speed::
     t = ma.workloads.steady_state(1_000_000, live=50_000, seed=1)
     print(ma.compare(t, ["buddy", "best-ao", "first-lifo"], arena_size=1 << 32))
 
-See README.md and DESIGN.md for the full contract.
+The full contract is in the documentation: docs/api.md (the interface),
+docs/measures.md (statistics and fragmentation measures), docs/traces.md
+(traces and file formats) and docs/references.md (the published results).
 """
+from importlib import import_module as _import_module
+from pathlib import Path as _Path
+
+
+def _not_built_message() -> str:
+    """Why ``memalloc_py._native`` is missing, and what to do about it."""
+    here = _Path(__file__).resolve().parent
+    root = here.parent
+    what = f"memalloc_py's C extension is not built in {here}: "
+    if (root / "setup.py").is_file() or (root / "pyproject.toml").is_file():
+        return what + (
+            "you are importing the source folder of a checkout (Python puts the current "
+            "directory first on sys.path, so this folder shadows any installed memalloc_py). "
+            f"Developers: run `pip install -e .` in {root} to build it in place; "
+            "users: run Python from another directory to import the installed package."
+        )
+    return what + "the installation is incomplete; run `pip install --force-reinstall memalloc_py`."
+
+
+try:
+    _import_module(f"{__name__}._native")  # the C core, compiled by cffi at install time
+except ModuleNotFoundError as _missing:
+    if _missing.name != f"{__name__}._native":
+        raise
+    raise ImportError(_not_built_message(), name=f"{__name__}._native") from None
+del _import_module, _Path, _not_built_message
+
 from ._core import (
     BLOCK_DTYPE,
     Allocator,

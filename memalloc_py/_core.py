@@ -66,7 +66,13 @@ _STAT_FIELDS = (
 
 @dataclasses.dataclass(frozen=True)
 class Stats:
-    """A snapshot of an allocator's statistics (see DESIGN.md).
+    """A snapshot of an allocator's statistics; docs/measures.md defines every field.
+
+    ``heap_size`` is where the part of the arena in use ends: for the
+    free-list family the top of the heap, which grows in ``growth`` steps like
+    the program break; for buddy the end of the highest live block (free
+    blocks above it are not counted in ``free_bytes``); 0 for ``system``,
+    whose heap cannot be observed.
 
     ``mallocs`` counts malloc, calloc, memalign and ``realloc(None, n)`` calls
     (successful or not); ``frees`` counts frees of live blocks, including
@@ -454,15 +460,43 @@ class Allocator:
             self._raise(status, h)
 
     def dump(self) -> str:
-        """A readable map of the heap, one line per block (like ``show_alloc_mem``)."""
+        """A readable map of the heap, one line per block (like ``show_alloc_mem``).
+
+        Three header lines come first: the arena and the heap size (what
+        ``heap_size`` means for this allocator: the free-list heap's top,
+        which moves in growth steps like the program break, or the end of the
+        buddy system's highest live block), the live blocks, and the free
+        blocks of the listing.  The buddy system lists free blocks above its
+        heap size too; ``stats()`` counts only those inside the heap, so the
+        header gives both counts when they differ.
+        """
+        def _blocks(n: int) -> str:
+            return f"{n} block" if n == 1 else f"{n} blocks"
+
         st = self.stats()
         blocks = self.blocks()
         width = max(4, len(f"{max(st.heap_size, 1):x}"))
+        if self.name == "buddy":
+            meaning = "the end of the highest live block"
+        else:
+            meaning = "the top of the heap, moved in growth steps like the program break"
+        free = blocks.free.array
+        inside = free[free["offset"] + free["size"] <= st.heap_size]
+        if len(free) == 0:
+            free_line = "free: none"
+        else:
+            free_line = f"free: {_blocks(len(free))}, {int(free['size'].sum())} B"
+            if len(inside) == len(free):
+                free_line += ", all inside the heap"
+            else:
+                free_line += (f"; inside the heap (what stats() counts): "
+                              f"{int(inside['size'].sum())} B in {_blocks(len(inside))}")
         lines = [
-            f"{self.name}: arena {st.arena_size} B, heap {st.heap_size} B "
-            f"(peak {st.peak_heap_size} B), {st.live_blocks} live blocks, "
-            f"{st.requested_bytes} B requested in {st.allocated_bytes} B allocated, "
-            f"{st.free_bytes} B free in {st.free_blocks} blocks",
+            f"{self.name}: arena {st.arena_size} B; heap {st.heap_size} B ({meaning}), "
+            f"peak {st.peak_heap_size} B",
+            f"live: {_blocks(st.live_blocks)}, "
+            f"{st.requested_bytes} B requested in {st.allocated_bytes} B allocated",
+            free_line,
         ]
         for b in blocks:
             span = f"0x{b.offset:0{width}x} - 0x{b.offset + b.size:0{width}x}"

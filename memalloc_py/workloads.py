@@ -32,7 +32,7 @@ def sizes(
     - ``uniform``: every size in the range equally likely;
     - ``log-uniform``: ``exp`` of a uniform between ``log(low)`` and ``log(high)``;
     - ``skewed``: log-uniform of a squared uniform, so small sizes dominate
-      (the REFERENCES.md peer benchmark's distribution);
+      (the distribution of the peer benchmark in docs/references.md);
     - ``exponential``: exponential with the given ``mean`` (default
       ``(low+high)/4``), shifted by ``low`` and clipped at ``high``;
     - ``power-of-two``: a uniformly chosen power of two in the range.
@@ -118,7 +118,7 @@ def steady_state(
     a new one until ``n_mallocs`` allocations were made, then (``free_all``)
     free the rest in random order.  Every live block is equally likely to be
     freed next: the equilibrium of Knuth's fifty-percent rule, and the
-    REFERENCES.md peer benchmark (2M mallocs, 50,000 live, 4M events).
+    peer benchmark of docs/references.md (2M mallocs, 50,000 live, 4M events).
     """
     if live < 1 or n_mallocs < live:
         raise ValueError(f"need 1 <= live <= n_mallocs, got live={live}, n_mallocs={n_mallocs}")

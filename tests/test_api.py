@@ -1,6 +1,8 @@
-"""The Python API contract of DESIGN.md, for every registered allocator:
+"""The Python API contract of docs/api.md, for every registered allocator:
 semantics, and every bad input (right exception, heap unchanged)."""
 import gc
+import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,7 +54,14 @@ def test_malloc_write_read_free(a):
 def test_malloc_zero_gives_unique_minimum_blocks(a):
     ps = [a.malloc(0) for _ in range(10)]
     assert None not in ps and len(set(ps)) == 10
-    assert all(a.usable_size(p) >= 0 for p in ps)
+    one = a.malloc(1)
+    minimum = a.usable_size(one)  # the smallest block this allocator hands out
+    assert minimum >= 16
+    assert [a.usable_size(p) for p in ps] == [minimum] * 10
+    held = sorted((b.offset, b.offset + b.size) for b in a.blocks().allocated)
+    assert len(held) == 11
+    assert all(end <= start for (_, end), (start, _) in zip(held, held[1:]))  # disjoint
+    assert a.stats().requested_bytes == 1
     a.check()
 
 
@@ -245,14 +254,28 @@ def test_context_manager_closes(a):
     assert b.closed
 
 
+def _address_space() -> int:
+    """This process's mapped address space in bytes (VmSize)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize in /proc/self/status")
+
+
 def test_garbage_collection_releases_instances():
-    # 200 arenas of 1 TiB are more than the 128 TiB of user address space:
-    # this fails with AllocatorError unless dropped instances release theirs.
+    # 200 arenas of 1 TiB are more than the 128 TiB of user address space, so
+    # a leak would also end in AllocatorError; the mapping is checked directly.
+    tib = 1 << 40
+    before = _address_space()
     for _ in range(200):
-        a = ma.Buddy(arena_size=1 << 40)
+        a = ma.Buddy(arena_size=tib)
         a.malloc(100)
+        assert _address_space() >= before + tib  # the arena is reserved ...
+        ref = weakref.ref(a)
         del a
         gc.collect()
+        assert ref() is None
+        assert _address_space() < before + tib  # ... and released with the instance
 
 
 def test_stats_and_derived_fragmentation(a):
@@ -280,20 +303,18 @@ def test_blocks_table(a):
     live = [blk for blk in b if blk.allocated]
     assert [blk.address for blk in live] == [q]
     assert live[0].requested == 50
+    assert len(b.free) >= 1  # p's block
     assert all(blk.address is None and blk.requested == 0 for blk in b.free)
     assert b["size"].sum() == b.array["size"].sum()
     assert isinstance(b[0], ma.Block)
-    df = b.to_pandas() if _has_pandas() else None
-    if df is not None:
-        assert list(df.columns) == ["offset", "size", "allocated", "address", "requested"]
+    df = b.to_pandas()  # pandas is a dependency
+    assert list(df.columns) == ["offset", "size", "allocated", "address", "requested"]
+    assert len(df) == len(b) and str(df["address"].dtype) == "Int64"
+    assert df.loc[df["allocated"], "address"].tolist() == [q]
+    assert df.loc[~df["allocated"], "address"].isna().all() and (~df["allocated"]).sum() == len(b.free)
 
 
-def _has_pandas():
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        return False
-    return True
+DUMP_HEADER_LINES = 3
 
 
 def test_dump_lists_every_block(a):
@@ -301,8 +322,70 @@ def test_dump_lists_every_block(a):
     text = a.dump()
     assert text.startswith(a.name)
     assert "allocated" in text and "(100 requested)" in text
-    assert len(text.splitlines()) == 1 + len(a.blocks())
+    lines = text.splitlines()
+    assert len(lines) == DUMP_HEADER_LINES + len(a.blocks())
+    free = a.blocks().free
+    n_free = sum(1 for line in lines[DUMP_HEADER_LINES:] if line.endswith(" B  free"))
+    assert n_free == len(free)
     a.free(p)
+
+
+def test_dump_header_of_a_buddy_heap_counts_the_free_blocks_it_lists():
+    with ma.Buddy(arena_size=1024) as a:
+        first = a.malloc(16)
+        a.malloc(16)
+        a.malloc(128)  # at 128: the heap ends at 256
+        a.free(first)
+        assert a.dump().splitlines() == [
+            "buddy: arena 1024 B; heap 256 B (the end of the highest live block), peak 256 B",
+            "live: 2 blocks, 144 B requested in 144 B allocated",
+            "free: 5 blocks, 880 B; inside the heap (what stats() counts): 112 B in 3 blocks",
+            "  0x0000 - 0x0010 :         16 B  free",
+            "  0x0010 - 0x0020 :         16 B  allocated  at 0x0010  (16 requested)",
+            "  0x0020 - 0x0040 :         32 B  free",
+            "  0x0040 - 0x0080 :         64 B  free",
+            "  0x0080 - 0x0100 :        128 B  allocated  at 0x0080  (128 requested)",
+            "  0x0100 - 0x0200 :        256 B  free",
+            "  0x0200 - 0x0400 :        512 B  free",
+        ]
+        s = a.stats()
+        assert (s.free_bytes, s.free_blocks) == (112, 3)
+
+
+def test_dump_header_of_a_buddy_heap_with_nothing_free_inside_it():
+    with ma.Buddy(arena_size=1024) as a:
+        a.malloc(100)
+        a.malloc(16)
+        assert a.dump().splitlines()[:3] == [
+            "buddy: arena 1024 B; heap 144 B (the end of the highest live block), peak 144 B",
+            "live: 2 blocks, 116 B requested in 144 B allocated",
+            "free: 5 blocks, 880 B; inside the heap (what stats() counts): 0 B in 0 blocks",
+        ]
+
+
+def test_dump_header_of_a_free_list_heap():
+    with ma.FreeList(arena_size=1 << 16, fit="best", order="address") as a:
+        assert a.dump() == (
+            "best-ao: arena 65536 B; heap 0 B (the top of the heap, moved in growth steps "
+            "like the program break), peak 0 B\n"
+            "live: 0 blocks, 0 B requested in 0 B allocated\n"
+            "free: none"
+        )
+        p = a.malloc(100)
+        q = a.malloc(16)
+        a.malloc(40)
+        a.free(q)
+        assert a.dump().splitlines() == [
+            "best-ao: arena 65536 B; heap 4096 B (the top of the heap, moved in growth steps "
+            "like the program break), peak 4096 B",
+            "live: 2 blocks, 140 B requested in 192 B allocated",
+            "free: 2 blocks, 3904 B, all inside the heap",
+            "  0x0000 - 0x0080 :        128 B  allocated  at 0x0010  (100 requested)",
+            "  0x0080 - 0x00a0 :         32 B  free",
+            "  0x00a0 - 0x00e0 :         64 B  allocated  at 0x00b0  (40 requested)",
+            "  0x00e0 - 0x1000 :       3872 B  free",
+        ]
+        a.free(p)
 
 
 def test_reset_returns_to_a_fresh_state(a):

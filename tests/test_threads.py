@@ -1,6 +1,7 @@
 """Instances are thread-safe: cffi releases the GIL during C calls."""
 import random
 import threading
+import time
 
 import pytest
 
@@ -73,26 +74,38 @@ def test_four_threads_hammering_one_allocator(name):
 
 def test_close_while_other_threads_call_in_is_safe():
     """Closing under concurrent use must raise ValueError in the others, never crash."""
+    spinners = 3
     for _ in range(20):
         a = ma.Buddy(arena_size=1 << 20)
-        stop = threading.Event()
         outcomes = []
+        running = threading.Barrier(spinners + 1)
 
         def spin():
-            while not stop.is_set():
-                try:
+            # Call in until the allocator is closed: every spinner must end
+            # with exactly one "closed" ValueError (anything else is recorded).
+            deadline = time.monotonic() + 30
+            calls = 0
+            try:
+                while time.monotonic() < deadline:
                     p = a.malloc(64)
                     if p is not None:
                         a.free(p)
-                except ValueError as e:
-                    outcomes.append(str(e))
-                    return
+                    calls += 1
+                    if calls == 1:
+                        running.wait(timeout=30)  # close only once all are calling in
+                outcomes.append("still open after 30 s")
+            except ValueError as e:
+                outcomes.append(str(e))
+            except Exception as e:  # a wrong exception type is a failure too
+                outcomes.append(f"unexpected {e!r}")
 
-        ts = [threading.Thread(target=spin) for _ in range(3)]
+        ts = [threading.Thread(target=spin) for _ in range(spinners)]
         for t in ts:
             t.start()
+        running.wait(timeout=30)
         a.close()
-        stop.set()
         for t in ts:
-            t.join()
-        assert all("closed" in o for o in outcomes)
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in ts)
+        assert len(outcomes) == spinners
+        assert all("closed" in o for o in outcomes), outcomes
