@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -33,17 +35,79 @@ class TraceError(ValueError):
     """A malformed trace or trace file; the message names the event or line."""
 
 
-def _column(values: Any, dtype: str, name: str, n: Optional[int] = None) -> np.ndarray:
+_DTYPES = {"op": np.dtype("u1"), "id": np.dtype("u4"), "size": np.dtype("u8"), "arg": np.dtype("u8")}
+#: Most allocations a trace can name (the C engine's id table is indexed by uint32).
+MAX_IDS = 1 << 32
+#: Largest request the C core can satisfy (MA_MAX_REQUEST in csrc/ma_internal.h);
+#: a larger one is out of memory in every allocator.
+MAX_REQUEST = 1 << 62
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a read-only array backed by an immutable bytes object, so
+    neither it nor anything it is a view of can be made writable again, and
+    the caller's own array may change afterwards without affecting it."""
+    base: Any = arr
+    while isinstance(base, np.ndarray) and not base.flags.writeable:
+        base = base.base
+    if isinstance(base, bytes) and arr.flags.c_contiguous:
+        return arr  # already immutable (another trace's column)
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype)
+
+
+def _check_range(name: str, dtype: np.dtype, lo: int, lo_at: int, hi: int, hi_at: int) -> None:
+    if lo < 0:
+        raise TraceError(f"{name} {lo} (event {lo_at}) is negative")
+    if name == "op" and hi > FREE:
+        raise TraceError(f"op {hi} (event {hi_at}) is not an event code (0-{FREE}: {', '.join(OPS)})")
+    if hi > np.iinfo(dtype).max:
+        raise TraceError(f"{name} {hi} (event {hi_at}) does not fit {dtype.name}")
+
+
+def _column(values: Any, name: str, n: Optional[int] = None) -> np.ndarray:
+    """One validated, read-only column.  Values are checked before any
+    conversion, so nothing is wrapped: negative values, values that do not
+    fit the column's type, op codes that are not events, and anything that is
+    not an integer (floats, bools, strings, objects) are errors."""
+    dtype = _DTYPES[name]
+    if isinstance(values, (list, tuple, range)):
+        # Python ints are checked exactly, before numpy would turn ints
+        # beyond int64 into floats or bools into ints.
+        obj = np.array(values, dtype=object)
+        if obj.ndim != 1:
+            raise TraceError(f"{name} must be one-dimensional")
+        items = obj.tolist()
+        bad = next((v for v in items if not _is_int(v)), None)
+        if bad is not None:
+            raise TraceError(f"{name} must hold integers, not {type(bad).__name__}")
+        if n is not None and len(items) != n:
+            raise TraceError(f"{name} has {len(items)} entries, op has {n}")
+        if items:
+            lo_at = min(range(len(items)), key=items.__getitem__)
+            hi_at = max(range(len(items)), key=items.__getitem__)
+            _check_range(name, dtype, int(items[lo_at]), lo_at, int(items[hi_at]), hi_at)
+        return _frozen(np.array([int(v) for v in items], dtype=dtype))
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise TraceError(f"{name} must be one-dimensional")
     if n is not None and len(arr) != n:
         raise TraceError(f"{name} has {len(arr)} entries, op has {n}")
-    if arr.size and arr.dtype.kind not in "ui":
-        raise TraceError(f"{name} must hold integers, not {arr.dtype}")
-    if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
-        raise TraceError(f"{name} must not be negative (event {int(np.argmax(arr < 0))})")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    if arr.size:
+        if arr.dtype.kind not in "ui":
+            raise TraceError(f"{name} must hold integers, not {arr.dtype}")
+        lo_at, hi_at = int(np.argmin(arr)), int(np.argmax(arr))
+        _check_range(name, dtype, int(arr[lo_at]), lo_at, int(arr[hi_at]), hi_at)
+    return _frozen(arr.astype(dtype, copy=False))
+
+
+def _count_ids(value: Any) -> int:
+    if not _is_int(value) or not 0 <= int(value) <= MAX_IDS:
+        raise TraceError(f"n_ids {value!r} is not an integer in [0, 2**32]")
+    return int(value)
 
 
 class Trace:
@@ -51,9 +115,16 @@ class Trace:
 
     Build one with :meth:`from_events`, an importer (``memalloc_py.importers``),
     a workload generator (``memalloc_py.workloads``), or :meth:`load`.
+
+    The columns ``op``, ``id``, ``size``, ``arg`` and ``n_ids`` are read-only:
+    the arrays cannot be written (nor made writable), and assigning one raises
+    AttributeError.  For changed events build a new trace, which is validated:
+    ``Trace(op, id, size, arg, n_ids=..., meta=...)`` with your own arrays
+    (the constructor copies them, so later changes to them do not reach the
+    trace).  ``meta`` is an ordinary dict.
     """
 
-    __slots__ = ("op", "id", "size", "arg", "n_ids", "meta")
+    __slots__ = ("_op", "_id", "_size", "_arg", "_n_ids", "meta")
 
     def __init__(
         self,
@@ -66,15 +137,52 @@ class Trace:
         meta: Optional[dict[str, Any]] = None,
         validate: bool = True,
     ):
-        self.op = _column(op, "u1", "op")
-        n = len(self.op)
-        self.id = _column(id, "u4", "id", n)
-        self.size = _column(size, "u8", "size", n)
-        self.arg = np.zeros(n, dtype="u8") if arg is None else _column(arg, "u8", "arg", n)
-        self.n_ids = int(self.id.max()) + 1 if n and n_ids is None else int(n_ids or 0)
+        self._op = _column(op, "op")
+        n = len(self._op)
+        self._id = _column(id, "id", n)
+        self._size = _column(size, "size", n)
+        self._arg = _frozen(np.zeros(n, dtype="u8")) if arg is None else _column(arg, "arg", n)
+        if n_ids is None:
+            n_ids = int(self._id.max()) + 1 if n else 0
+        self._n_ids = _count_ids(n_ids)
         self.meta: dict[str, Any] = dict(meta or {})
         if validate:
             self.validate()
+
+    @property
+    def op(self) -> np.ndarray:
+        """Event codes (uint8, read-only; see :data:`OPS`)."""
+        return self._op
+
+    @property
+    def id(self) -> np.ndarray:
+        """Allocation ids (uint32, read-only), each below :attr:`n_ids`."""
+        return self._id
+
+    @property
+    def size(self) -> np.ndarray:
+        """Request sizes (uint64, read-only; calloc: the element size)."""
+        return self._size
+
+    @property
+    def arg(self) -> np.ndarray:
+        """calloc's count, memalign's alignment, else 0 (uint64, read-only)."""
+        return self._arg
+
+    @property
+    def n_ids(self) -> int:
+        """The number of ids (every id is below it; at most 2**32)."""
+        return self._n_ids
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("op", "id", "size", "arg", "n_ids"):
+            raise AttributeError(
+                f"Trace.{name} is read-only: build a new, validated trace with "
+                f"Trace(op, id, size, arg, n_ids=..., meta=...) from your own arrays")
+        object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._op, self._id, self._size, self._arg, self._n_ids, self.meta))
 
     # ------------------------------------------------------------ construction
 
@@ -340,7 +448,14 @@ class Trace:
     # ------------------------------------------------------------- file format
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
-        """Save to one compressed ``.npz`` file (the ``native`` format)."""
+        """Save to one compressed ``.npz`` file (the ``native`` format).
+
+        A trace with more ids than events (ids that no event uses) is refused,
+        since :meth:`load` bounds ``n_ids`` by the events; ``t[:]`` is a copy
+        with the ids numbered densely."""
+        if self._n_ids > len(self):
+            raise TraceError(f"{os.fspath(path)}: the trace has {self._n_ids} ids for {len(self)} events; "
+                             "t[:] is a copy with dense ids that can be saved")
         header = {"format": "memalloc_py-trace", "version": _FORMAT_VERSION,
                   "n_ids": self.n_ids, "meta": self.meta}
         with open(path, "wb") as f:
@@ -351,22 +466,65 @@ class Trace:
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Trace":
-        """Load a file written by :meth:`save` (validated on load)."""
+        """Load a file written by :meth:`save`, validated: any malformed file
+        (not a zip, a damaged one, a bad header, missing or ill-shaped arrays,
+        values out of range, ``n_ids`` above the number of events) raises
+        :class:`TraceError` naming the file.  Memory stays bounded by the
+        arrays the file holds."""
+        name = os.fspath(path)
         try:
             with np.load(path, allow_pickle=False) as z:
-                header = json.loads(bytes(z["header"]).decode())
-                if header.get("format") != "memalloc_py-trace":
-                    raise TraceError(f"{path}: not a memalloc_py trace file")
-                if header.get("version", 0) > _FORMAT_VERSION:
-                    raise TraceError(f"{path}: trace format version {header['version']} is newer than this memalloc_py")
-                return cls(z["op"], z["id"], z["size"], z["arg"],
-                           n_ids=int(header["n_ids"]), meta=header.get("meta") or {})
-        except TraceError:
+                if not hasattr(z, "files"):
+                    raise TraceError("not a memalloc_py trace file (not an .npz archive)")
+                for key in ("header", "op", "id", "size", "arg"):
+                    if key not in z.files:
+                        raise TraceError(f"not a memalloc_py trace file (no array {key!r})")
+                meta, n_ids = _read_header(z["header"])
+                t = cls(z["op"], z["id"], z["size"], z["arg"], n_ids=n_ids, meta=meta, validate=False)
+            if t.n_ids > len(t):
+                raise TraceError(f"n_ids {t.n_ids} is more than the {len(t)} events use "
+                                 "(every id of a saved trace has an event)")
+            t.validate()
+            return t
+        except TraceError as e:
+            raise TraceError(f"{name}: {e}") from None
+        except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError) as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            raise TraceError(f"{path}: not a readable memalloc_py trace file ({e})") from None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, NotImplementedError,
+                zipfile.BadZipFile, zlib.error) as e:
+            raise TraceError(f"{name}: not a readable memalloc_py trace file "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def _read_header(raw: np.ndarray) -> tuple[dict[str, Any], int]:
+    """The meta and n_ids of a trace file's header array (TraceError if bad)."""
+    if raw.ndim != 1 or raw.dtype != np.dtype("u1"):
+        raise TraceError(f"the header is not a byte string ({raw.dtype} array of shape {raw.shape})")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except ValueError as e:
+        raise TraceError(f"not a readable memalloc_py trace file (the header: {e})") from None
+    if not isinstance(header, dict):
+        raise TraceError(f"the header is not a JSON object but a {type(header).__name__}")
+    if header.get("format") != "memalloc_py-trace":
+        raise TraceError("not a memalloc_py trace file")
+    version = header.get("version")
+    if not _is_int(version) or version < 1:
+        raise TraceError(f"version {version!r} is not a format version")
+    if version > _FORMAT_VERSION:
+        raise TraceError(f"trace format version {version} is newer than this memalloc_py")
+    n_ids = _count_ids(header.get("n_ids"))
+    meta = header.get("meta")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise TraceError(f"meta is not a JSON object but a {type(meta).__name__}")
+    dropped = meta.get("dropped", {})
+    if not isinstance(dropped, dict) or not all(_is_int(v) and v >= 0 for v in dropped.values()):
+        raise TraceError("meta.dropped is not an object of counts")
+    if not isinstance(meta.get("name", ""), str):
+        raise TraceError("meta.name is not a string")
+    return meta, n_ids
 
 
 def _nonneg(value: Any, i: int) -> int:
@@ -376,3 +534,9 @@ def _nonneg(value: Any, i: int) -> int:
     if v < 0 or v >= 1 << 64:
         raise TraceError(f"event {i}: {v} is out of range")
     return v
+
+
+def _rebuild(op: np.ndarray, id: np.ndarray, size: np.ndarray, arg: np.ndarray, n_ids: int,
+             meta: dict[str, Any]) -> Trace:
+    """Unpickling: through the constructor, so the columns are read-only again."""
+    return Trace(op, id, size, arg, n_ids=n_ids, meta=meta)

@@ -34,11 +34,11 @@ def test_invalid_events_name_the_event(events, message):
 def test_array_constructor_checks():
     with pytest.raises(TraceError, match="id has 1 entries, op has 2"):
         Trace([MALLOC, FREE], [0], [1, 0])
-    with pytest.raises(TraceError, match="must not be negative"):
+    with pytest.raises(TraceError, match=r"size -1 \(event 0\) is negative"):
         Trace([MALLOC], [0], [-1])
     with pytest.raises(TraceError, match="integers"):
         Trace([MALLOC], [0], [1.5])
-    with pytest.raises(TraceError, match="unknown event code 9"):
+    with pytest.raises(TraceError, match=r"op 9 \(event 0\) is not an event code"):
         Trace([9], [0], [1])
     with pytest.raises(TraceError, match="not below n_ids"):
         Trace([MALLOC], [5], [1], n_ids=2)
