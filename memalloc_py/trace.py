@@ -248,68 +248,108 @@ class Trace:
                 yield (kind, i, s)
 
     def request_sizes(self) -> np.ndarray:
-        """Bytes each event asks for (calloc: count * size; free: 0)."""
+        """Bytes each event asks for (uint64; calloc: count * size, saturated
+        at 2**64 - 1 when the product does not fit; free: 0)."""
         out = self.size.copy()
-        c = self.op == CALLOC
-        out[c] = self.size[c] * self.arg[c]
+        c = np.flatnonzero(self.op == CALLOC)
+        size, count = self.size[c], self.arg[c]
+        with np.errstate(over="ignore"):
+            product = size * count
+        overflow = (size != 0) & (count > np.iinfo(np.uint64).max // np.maximum(size, 1))
+        out[c] = np.where(overflow, np.iinfo(np.uint64).max, product)
         out[self.op == FREE] = 0
         return out
 
+    def impossible_requests(self) -> np.ndarray:
+        """Which events ask for more than :data:`MAX_REQUEST` (2**62) bytes,
+        or a memalign for a larger alignment: out of memory in every
+        allocator, so the replay engine counts them as failures (bool)."""
+        return self._impossible(self.request_sizes())
+
+    def _impossible(self, req: np.ndarray) -> np.ndarray:
+        return (self.op != FREE) & ((req > MAX_REQUEST) | ((self.op == MEMALIGN) & (self.arg > MAX_REQUEST)))
+
     def live_deltas(self) -> tuple[np.ndarray, np.ndarray]:
         """How each event changes the live requested bytes and the live block
-        count (int64 arrays), assuming every allocation succeeds.  Their
-        cumulative sums are L(t) and the number of live blocks after event t."""
+        count (int64 arrays), when every request that can succeed does.  Their
+        cumulative sums are L(t) and the number of live blocks after event t
+        (the bytes' sum may exceed int64: :meth:`summary` adds them exactly).
+
+        As in the replay engine, an impossible request
+        (:meth:`impossible_requests`) fails: an allocation leaves its id on
+        NULL (a later free does nothing, a later realloc allocates), and a
+        realloc leaves the block as it was.  A realloc to size 0 ends the
+        lifetime (also as realloc(NULL, 0): nothing becomes live)."""
         n = len(self)
-        req = self.request_sizes().astype(np.int64)
+        op = self.op
+        req = self.request_sizes()
+        impossible = self._impossible(req)
+        # What the id holds after each event: live or not, and its bytes (at
+        # most MAX_REQUEST, so every difference fits int64).
+        holds = (op != FREE) & ~impossible & ~((op == REALLOC) & (req == 0))
+        held = req.astype(np.int64)
+        held[~holds] = 0
         order = np.argsort(self.id, kind="stable")
         ids = self.id[order]
         first = np.ones(n, dtype=bool)
         first[1:] = ids[1:] != ids[:-1]
-        # bytes the id held before each event (0 at the start of its lifetime)
-        prev_sorted = np.zeros(n, dtype=np.int64)
-        prev_sorted[1:] = req[order][:-1]
-        prev_sorted[first] = 0
-        prev = np.empty(n, dtype=np.int64)
-        prev[order] = prev_sorted
-        op = self.op
-        is_free = op == FREE
-        ends = is_free | ((op == REALLOC) & (req == 0))
-        # A free holds 0 afterwards: its own req is 0 already.
-        dbytes = np.where(is_free, -prev, req - prev)
-        starts = np.empty(n, dtype=bool)
-        starts[order] = first
-        dblocks = starts.astype(np.int64) - ends.astype(np.int64)
-        # realloc(id, 0) that also starts a lifetime (realloc(NULL, 0)) nets 0
+        holds_s = holds[order]
+        held_s = held[order]
+        carries = impossible & (op == REALLOC)
+        if carries.any():
+            # A failed realloc changes nothing: it takes the state of the
+            # event before it on its id (as an id's first event, the initial
+            # state, nothing held, which is already its own).
+            src = np.where(~carries[order] | first, np.arange(n), 0)
+            src = np.maximum.accumulate(src)
+            holds_s = holds_s[src]
+            held_s = held_s[src]
+        dbytes_s = held_s.copy()
+        dbytes_s[1:] -= held_s[:-1]
+        dbytes_s[first] = held_s[first]
+        dblocks_s = holds_s.astype(np.int64)
+        dblocks_s[1:] -= holds_s[:-1]
+        dblocks_s[first] = holds_s[first]
+        dbytes = np.empty(n, dtype=np.int64)
+        dblocks = np.empty(n, dtype=np.int64)
+        dbytes[order] = dbytes_s
+        dblocks[order] = dblocks_s
         return dbytes, dblocks
 
     def summary(self) -> dict[str, Any]:
         """Events by kind, the maxima of live bytes and blocks, total bytes
-        allocated, and a histogram of request sizes by power of two."""
+        allocated, the impossible requests, and a histogram of request sizes
+        by power of two.
+
+        Requests above 2**62 bytes (:meth:`impossible_requests`) fail as in
+        replay: they are counted in ``impossible_requests`` and neither live
+        nor in the totals, mean and histogram.  Every sum is exact (Python
+        ints beyond int64); ``mean_request`` is None when nothing can be
+        allocated."""
+        n = len(self)
         dbytes, dblocks = self.live_deltas()
-        live = np.cumsum(dbytes) if len(self) else np.zeros(1, dtype=np.int64)
-        blocks = np.cumsum(dblocks) if len(self) else np.zeros(1, dtype=np.int64)
-        req = self.request_sizes()
-        allocs = self.op != FREE
-        sizes = req[allocs]
-        hist: dict[str, int] = {}
-        if sizes.size:
-            k = np.where(sizes > 0, np.ceil(np.log2(np.maximum(sizes, 1))).astype(int), 0)
-            ks, counts = np.unique(k, return_counts=True)
-            for kk, c in zip(ks.tolist(), counts.tolist()):
-                lo = 0 if kk == 0 else (1 << (kk - 1)) + 1
-                hist[f"{lo}-{1 << kk}"] = int(c)
+        blocks = np.cumsum(dblocks) if n else np.zeros(1, dtype=np.int64)
+        gained = dbytes[dbytes > 0]
+        if float(gained.sum(dtype=np.float64)) < 2.0 ** 62:  # live bytes fit int64
+            live = np.cumsum(dbytes) if n else np.zeros(1, dtype=np.int64)
+        else:
+            live = np.cumsum(dbytes.astype(object))
+        impossible = self.impossible_requests()
+        sizes = self.request_sizes()[(self.op != FREE) & ~impossible]  # each <= MAX_REQUEST
+        total = _exact_sum(sizes)
         return {
             "name": self.meta.get("name", ""),
-            "events": len(self),
+            "events": n,
             "ids": self.n_ids,
             "by_kind": {kind: int((self.op == code).sum()) for code, kind in enumerate(OPS)},
-            "max_live_bytes": int(live.max(initial=0)),
-            "max_live_blocks": int(blocks.max(initial=0)),
-            "live_bytes_at_end": int(live[-1]) if len(self) else 0,
-            "live_blocks_at_end": int(blocks[-1]) if len(self) else 0,
-            "total_allocated_bytes": int(sizes.sum()),
-            "mean_request": float(sizes.mean()) if sizes.size else 0.0,
-            "size_histogram": hist,
+            "max_live_bytes": max(int(live.max()), 0),
+            "max_live_blocks": max(int(blocks.max()), 0),
+            "live_bytes_at_end": int(live[-1]),
+            "live_blocks_at_end": int(blocks[-1]),
+            "total_allocated_bytes": total,
+            "mean_request": total / sizes.size if sizes.size else None,
+            "impossible_requests": int(impossible.sum()),
+            "size_histogram": _histogram(sizes),
             "dropped": dict(self.meta.get("dropped", {})),
         }
 
@@ -320,8 +360,11 @@ class Trace:
         lines.append("  " + ", ".join(f"{k} {v:,}" for k, v in s["by_kind"].items()))
         lines.append(f"  max live: {s['max_live_bytes']:,} bytes in {s['max_live_blocks']:,} blocks; "
                      f"at the end: {s['live_bytes_at_end']:,} bytes in {s['live_blocks_at_end']:,} blocks")
-        lines.append(f"  allocated in all: {s['total_allocated_bytes']:,} bytes, "
-                     f"mean request {s['mean_request']:.1f} bytes")
+        mean = "—" if s["mean_request"] is None else f"{s['mean_request']:.1f}"
+        lines.append(f"  allocated in all: {s['total_allocated_bytes']:,} bytes, mean request {mean} bytes")
+        if s["impossible_requests"]:
+            lines.append(f"  impossible requests (over 2**62 bytes, out of memory in any allocator): "
+                         f"{s['impossible_requests']:,}")
         if s["dropped"]:
             lines.append("  dropped while importing: " + ", ".join(f"{k} {v:,}" for k, v in s["dropped"].items()))
         lines.append("  request sizes:")
@@ -525,6 +568,33 @@ def _read_header(raw: np.ndarray) -> tuple[dict[str, Any], int]:
     if not isinstance(meta.get("name", ""), str):
         raise TraceError("meta.name is not a string")
     return meta, n_ids
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """The exact sum of uint64 values (below 2**64 each, fewer than 2**31 of
+    them): the high and low 32-bit halves are summed separately in uint64."""
+    v = values.astype(np.uint64, copy=False)
+    hi = int((v >> np.uint64(32)).sum(dtype=np.uint64))
+    lo = int((v & np.uint64(0xFFFFFFFF)).sum(dtype=np.uint64))
+    return (hi << 32) + lo
+
+
+def _histogram(sizes: np.ndarray) -> dict[str, int]:
+    """Counts of sizes by power of two: bin k holds (2**(k-1), 2**k], bin 0
+    holds 0 and 1.  Exact for every uint64 (no floating-point logarithm)."""
+    if not sizes.size:
+        return {}
+    x = sizes.astype(np.uint64) - (sizes > 0).astype(np.uint64)  # size - 1, or 0
+    # bit length of x: frexp's exponent, corrected where the float rounded up
+    k = np.minimum(np.frexp(x.astype(np.float64))[1], 64).astype(np.int64)
+    shift = np.maximum(k - 1, 0).astype(np.uint64)
+    k -= ((k > 0) & ((x >> shift) == 0)).astype(np.int64)
+    ks, counts = np.unique(k, return_counts=True)
+    hist: dict[str, int] = {}
+    for kk, c in zip(ks.tolist(), counts.tolist()):
+        lo = 0 if kk == 0 else (1 << (kk - 1)) + 1
+        hist[f"{lo}-{1 << kk}"] = int(c)
+    return hist
 
 
 def _nonneg(value: Any, i: int) -> int:
