@@ -99,9 +99,13 @@ class _Builder:
         self._emit(FREE, ident, 0, 0)
 
     def realloc(self, old_key: Any, new_key: Any, size: int) -> None:
-        """realloc(old) returning new; a key of None is NULL."""
+        """realloc(old) returning new; a key of None is NULL.
+
+        In a trace a realloc to size 0 ends the lifetime, so a realloc to 0
+        that returned a block (malloc(0)) becomes a malloc of 0 bytes, after
+        a free of the old block: that block is live and may be freed later."""
         if old_key is None:
-            self.allocate(REALLOC, new_key, size)
+            self.allocate(REALLOC if size else MALLOC, new_key, size)
             return
         ident = self.live.get(old_key)
         if ident is None:
@@ -115,6 +119,11 @@ class _Builder:
                 self._emit(REALLOC, ident, 0, 0)
             else:
                 self.dropped["failed_realloc"] += 1
+            return
+        if size == 0:
+            del self.live[old_key]
+            self._emit(FREE, ident, 0, 0)
+            self.allocate(MALLOC, new_key, 0)
             return
         del self.live[old_key]
         other = self.live.get(new_key)
@@ -329,10 +338,7 @@ def read_rep(path: PathLike) -> Trace:
                 b.allocate(MALLOC, ident, _int(parts[2], 10, where, "size"))
             elif kind == "r":
                 size = _int(parts[2], 10, where, "size")
-                if ident in b.live:
-                    b.realloc(ident, ident, size)
-                else:
-                    b.allocate(REALLOC, ident, size)
+                b.realloc(ident if ident in b.live else None, ident, size)
             else:
                 b.free(ident)
     if len(header) < 4:

@@ -212,6 +212,20 @@ def test_mtrace_malformed_lines(tmp_path, text, line, message):
     assert f"line {line}" in str(e.value) and str(p) in str(e.value)
 
 
+def test_a_realloc_to_0_that_returns_a_block_keeps_that_block_live(tmp_path):
+    """realloc(NULL, 0) and realloc(p, 0) may return a block (malloc(0)); it
+    is live and may be freed later, which made the imported trace invalid."""
+    text = ("1: realloc 0x60 0x0 0\n1: malloc 0x80 5\n1: realloc 0x90 0x80 0\n"
+            "1: free 0x60\n1: free 0x90\n")
+    t = read_aosp(write(tmp_path, "r0.txt", text))
+    assert list(t.events()) == [("malloc", 0, 0), ("malloc", 1, 5), ("free", 1), ("malloc", 2, 0),
+                                ("free", 0), ("free", 2)]
+    assert t.summary()["max_live_blocks"] == 2
+    rep = read_rep(write(tmp_path, "r0.rep", "1\n2\n5\n1\na 0 5\nr 0 0\nr 1 0\nf 0\nf 1\n"))
+    assert list(rep.events()) == [("malloc", 0, 5), ("free", 0), ("malloc", 1, 0), ("malloc", 2, 0),
+                                  ("free", 1), ("free", 2)]
+
+
 def stored_zip(tmp_path, name, text):
     z = tmp_path / name
     with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as f:
