@@ -8,9 +8,9 @@ may be realloc'ed any number of times, and ends with a free (or a realloc to
 size 0), after which it is not used again.  Importers turn recorded pointers
 into ids, a reused address becoming a new id.
 
-Columns (all numpy arrays of one length): ``op`` (uint8, see :data:`OPS`),
-``id`` (uint32), ``size`` (uint64; for calloc the element size) and ``arg``
-(uint64; calloc's count, memalign's alignment, else 0).
+Columns (read-only numpy arrays of one length): ``op`` (uint8, see
+:data:`OPS`), ``id`` (uint32), ``size`` (uint64; for calloc the element size)
+and ``arg`` (uint64; calloc's count, memalign's alignment, else 0).
 """
 from __future__ import annotations
 
