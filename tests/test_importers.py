@@ -226,6 +226,16 @@ def test_a_realloc_to_0_that_returns_a_block_keeps_that_block_live(tmp_path):
                                   ("free", 1), ("free", 2)]
 
 
+def test_an_aosp_calloc_whose_product_overflows_is_an_impossible_request(tmp_path):
+    """issue #14: 'calloc 0x10 4294967296 4294967296' was counted as 0 bytes."""
+    t = read_aosp(write(tmp_path, "calloc.txt", "1: calloc 0x10 4294967296 4294967296\n"
+                                                "1: malloc 0x20 16\n1: free 0x10\n"))
+    s = t.summary()
+    assert (s["impossible_requests"], s["total_allocated_bytes"], s["max_live_bytes"]) == (1, 16, 16)
+    assert (s["live_bytes_at_end"], s["live_blocks_at_end"]) == (16, 1)
+    assert "impossible requests (over 2**62 bytes, out of memory in any allocator): 1" in t.describe()
+
+
 def stored_zip(tmp_path, name, text):
     z = tmp_path / name
     with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as f:

@@ -20,9 +20,10 @@ from memalloc_py.trace import FREE, MALLOC, Trace, TraceError
 def run_python(code: str) -> subprocess.CompletedProcess:
     """Run code in a fresh interpreter importing this memalloc_py (a crash
     there fails the test instead of killing pytest)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(ma.__file__).resolve().parent.parent))
+    where = str(Path(ma.__file__).resolve().parent.parent)  # first on sys.path, as the cwd
+    env = dict(os.environ, PYTHONPATH=where)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, cwd=where, timeout=300)
 
 
 # ------------------------------------------------------------ read-only columns
