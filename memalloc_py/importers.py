@@ -29,13 +29,15 @@ file and the line number.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
+import zlib
 from array import array
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -97,9 +99,13 @@ class _Builder:
         self._emit(FREE, ident, 0, 0)
 
     def realloc(self, old_key: Any, new_key: Any, size: int) -> None:
-        """realloc(old) returning new; a key of None is NULL."""
+        """realloc(old) returning new; a key of None is NULL.
+
+        In a trace a realloc to size 0 ends the lifetime, so a realloc to 0
+        that returned a block (malloc(0)) becomes a malloc of 0 bytes, after
+        a free of the old block: that block is live and may be freed later."""
         if old_key is None:
-            self.allocate(REALLOC, new_key, size)
+            self.allocate(REALLOC if size else MALLOC, new_key, size)
             return
         ident = self.live.get(old_key)
         if ident is None:
@@ -113,6 +119,11 @@ class _Builder:
                 self._emit(REALLOC, ident, 0, 0)
             else:
                 self.dropped["failed_realloc"] += 1
+            return
+        if size == 0:
+            del self.live[old_key]
+            self._emit(FREE, ident, 0, 0)
+            self.allocate(MALLOC, new_key, 0)
             return
         del self.live[old_key]
         other = self.live.get(new_key)
@@ -136,16 +147,38 @@ class _Builder:
         )
 
 
-def _open_text(path: PathLike) -> tuple[IO[str], str]:
-    """A text stream for a file, or for the single text member of a zip."""
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError)
+
+
+@contextlib.contextmanager
+def _open_text(path: PathLike) -> Iterator[tuple[Iterable[str], str]]:
+    """The lines of a text file, or of the single text member of a zip, and
+    the name to report.  A damaged zip (bad CRC, unknown compression method,
+    truncated) is a TraceError naming the file, whenever it shows."""
     name = os.fspath(path)
-    if zipfile.is_zipfile(name):
-        z = zipfile.ZipFile(name)
-        members = [m for m in z.namelist() if not m.endswith("/")]
-        if len(members) != 1:
-            raise TraceError(f"{name}: expected one file in the zip, found {len(members)}")
-        return io.TextIOWrapper(z.open(members[0]), encoding="ascii", errors="replace"), f"{name}:{members[0]}"
-    return open(name, encoding="ascii", errors="replace"), name
+    if not zipfile.is_zipfile(name):
+        with open(name, encoding="ascii", errors="replace") as f:
+            yield f, name
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            z = stack.enter_context(zipfile.ZipFile(name))
+            members = [m for m in z.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise TraceError(f"{name}: expected one file in the zip, found {len(members)}")
+            raw = stack.enter_context(z.open(members[0]))
+        except _ZIP_ERRORS as e:
+            raise TraceError(f"{name}: cannot read the zip ({type(e).__name__}: {e})") from None
+        source = f"{name}:{members[0]}"
+        yield _zip_lines(io.TextIOWrapper(raw, encoding="ascii", errors="replace"), name), source
+
+
+def _zip_lines(stream: IO[str], name: str) -> Iterator[str]:
+    # Decompression and the CRC check happen as the lines are read.
+    try:
+        yield from stream
+    except _ZIP_ERRORS as e:
+        raise TraceError(f"{name}: cannot read the zip ({type(e).__name__}: {e})") from None
 
 
 def _int(token: str, base: int, where: str, what: str) -> int:
@@ -158,6 +191,13 @@ def _int(token: str, base: int, where: str, what: str) -> int:
     return v
 
 
+def _pointer(token: str, where: str) -> Optional[int]:
+    """An mtrace address; None for NULL (glibc prints it as '(nil)')."""
+    if token == "(nil)":
+        return None
+    return _int(token, 16, where, "address") or None
+
+
 def read_aosp(path: PathLike) -> Trace:
     """Read an AOSP memory_replay trace (a text file, or a zip holding one).
 
@@ -166,11 +206,10 @@ def read_aosp(path: PathLike) -> Trace:
     ``realloc <new_ptr> <old_ptr> <size>``, ``free <ptr>`` and
     ``thread_done 0x0``.  Pointers are hexadecimal, sizes decimal.
     """
-    stream, source = _open_text(path)
     b = _Builder(os.fspath(path))
     threads: set[str] = set()
     arity = {"malloc": 4, "calloc": 5, "memalign": 5, "realloc": 5, "free": 3, "thread_done": 3}
-    with stream:
+    with _open_text(path) as (stream, source):
         for lineno, line in enumerate(stream, 1):
             parts = line.split()
             if not parts:
@@ -214,15 +253,18 @@ def read_aosp(path: PathLike) -> Trace:
 def read_mtrace(path: PathLike) -> Trace:
     """Read a glibc ``mtrace`` log (``MALLOC_TRACE=file``).
 
-    ``@ caller + 0xaddr 0xsize`` (malloc, calloc, memalign, realloc(NULL)),
-    ``@ caller - 0xaddr`` (free), ``@ caller < 0xold`` followed by
-    ``@ caller > 0xnew 0xsize`` (realloc), ``@ caller ! 0xold 0xsize`` (a
-    failed realloc); ``= Start`` / ``= End`` lines are markers.
+    ``@ caller + 0xaddr 0xsize`` (malloc, calloc with count * size,
+    memalign, realloc(NULL)), ``@ caller - 0xaddr`` (free, and realloc to size
+    0), ``@ caller < 0xold`` followed by ``@ caller > 0xnew 0xsize``
+    (realloc), ``@ caller ! 0xold 0xsize`` (a failed realloc); ``= Start`` /
+    ``= End`` lines are markers.  glibc prints a NULL pointer as ``(nil)``:
+    ``+ (nil) 0xsize`` is an allocation that failed and ``! (nil) 0xsize`` a
+    failed realloc(NULL) (both ``failed_alloc``), ``- (nil)`` a free(NULL)
+    (``free_null``).
     """
-    stream, source = _open_text(path)
     b = _Builder(os.fspath(path))
-    pending: Optional[tuple[int, int]] = None  # (old pointer, line) of a '<'
-    with stream:
+    pending: Optional[tuple[Optional[int], int]] = None  # (old pointer, line) of a '<'
+    with _open_text(path) as (stream, source):
         for lineno, line in enumerate(stream, 1):
             parts = line.split()
             if not parts or parts[0] == "=":
@@ -239,21 +281,25 @@ def read_mtrace(path: PathLike) -> Trace:
                 raise TraceError(f"{where}: '{op}' takes {want} fields, got {len(args)}")
             if pending is not None and op != ">":
                 raise TraceError(f"{where}: the realloc begun at line {pending[1]} has no '>' line")
-            addr = _int(args[0], 16, where, "address")
+            addr = _pointer(args[0], where)
             if op == "+":
                 b.allocate(MALLOC, addr, _int(args[1], 16, where, "size"))
             elif op == "-":
-                b.free(addr)
+                if addr is None:
+                    b.dropped["free_null"] += 1
+                else:
+                    b.free(addr)
             elif op == "<":
                 pending = (addr, lineno)
             elif op == ">":
                 if pending is None:
                     raise TraceError(f"{where}: '>' without the '<' line before it")
-                b.realloc(pending[0], addr or None, _int(args[1], 16, where, "size"))
+                b.realloc(pending[0], addr, _int(args[1], 16, where, "size"))
                 pending = None
-            else:  # '!': realloc failed, the old block stays
+            else:  # '!': realloc(addr, size) returned NULL
                 _int(args[1], 16, where, "size")
-                b.dropped["failed_realloc"] += 1
+                # realloc(NULL, n) failing is a failed allocation; else the old block stays
+                b.dropped["failed_alloc" if addr is None else "failed_realloc"] += 1
     if pending is not None:
         raise TraceError(f"{source}, line {pending[1]}: the realloc has no '>' line")
     return b.trace(format="mtrace")
@@ -292,10 +338,7 @@ def read_rep(path: PathLike) -> Trace:
                 b.allocate(MALLOC, ident, _int(parts[2], 10, where, "size"))
             elif kind == "r":
                 size = _int(parts[2], 10, where, "size")
-                if ident in b.live:
-                    b.realloc(ident, ident, size)
-                else:
-                    b.allocate(REALLOC, ident, size)
+                b.realloc(ident if ident in b.live else None, ident, size)
             else:
                 b.free(ident)
     if len(header) < 4:

@@ -37,17 +37,50 @@ _SAMPLE_DTYPE = np.dtype(
 
 
 class _View:
-    """A C ma_trace_view over a trace's arrays (keeps them alive)."""
+    """A C ma_trace_view over a trace's arrays (keeps them alive).
+
+    The C boundary: on every call it checks that each column is a
+    C-contiguous array of the type C reads (uint8, uint32, uint64, uint64),
+    all of one length, and that n_ids is an integer in [0, 2**32] above every
+    id, whatever happened to the Trace since it was validated; else
+    TraceError.  C then never reads past an array nor indexes its id table
+    out of bounds."""
+
+    _TYPES = (("op", "u1"), ("id", "u4"), ("size", "u8"), ("arg", "u8"))
 
     def __init__(self, trace: Trace):
+        from .trace import MAX_IDS, TraceError
+
         self.trace = trace
+        n = -1
+        cols = []
+        for name, dtype in self._TYPES:
+            arr = getattr(trace, name)
+            ok = (isinstance(arr, np.ndarray) and arr.dtype == np.dtype(dtype) and arr.ndim == 1
+                  and arr.flags.c_contiguous and (n < 0 or len(arr) == n))
+            if not ok:
+                want = f"a C-contiguous {np.dtype(dtype).name} array" + (f" of {n} entries" if n >= 0 else "")
+                got = type(arr).__name__
+                if isinstance(arr, np.ndarray):
+                    got = f"{arr.dtype} array of shape {arr.shape}"
+                    got += "" if arr.flags.c_contiguous else ", not contiguous"
+                raise TraceError(f"{name} must be {want}: got a {got}")
+            n = len(arr)
+            cols.append(arr)
+        n_ids = trace.n_ids
+        if not isinstance(n_ids, (int, np.integer)) or isinstance(n_ids, bool) or not 0 <= n_ids <= MAX_IDS:
+            raise TraceError(f"n_ids {n_ids!r} is not an integer in [0, 2**32]")
+        if n and int(cols[1].max()) >= n_ids:
+            raise TraceError(f"n_ids {n_ids} is not above the largest id {int(cols[1].max())}: "
+                             "the trace changed after it was validated")
+        self.columns = cols  # the memory C reads stays alive with the view
         v = ffi.new("ma_trace_view *")
-        v.n_events = len(trace)
-        v.op = ffi.cast("uint8_t *", ffi.from_buffer(trace.op))
-        v.id = ffi.cast("uint32_t *", ffi.from_buffer(trace.id))
-        v.size = ffi.cast("uint64_t *", ffi.from_buffer(trace.size))
-        v.arg = ffi.cast("uint64_t *", ffi.from_buffer(trace.arg))
-        v.n_ids = trace.n_ids
+        v.n_events = n
+        v.op = ffi.cast("uint8_t *", ffi.from_buffer(cols[0]))
+        v.id = ffi.cast("uint32_t *", ffi.from_buffer(cols[1]))
+        v.size = ffi.cast("uint64_t *", ffi.from_buffer(cols[2]))
+        v.arg = ffi.cast("uint64_t *", ffi.from_buffer(cols[3]))
+        v.n_ids = int(n_ids)
         self.c = v
 
 

@@ -8,14 +8,16 @@ may be realloc'ed any number of times, and ends with a free (or a realloc to
 size 0), after which it is not used again.  Importers turn recorded pointers
 into ids, a reused address becoming a new id.
 
-Columns (all numpy arrays of one length): ``op`` (uint8, see :data:`OPS`),
-``id`` (uint32), ``size`` (uint64; for calloc the element size) and ``arg``
-(uint64; calloc's count, memalign's alignment, else 0).
+Columns (read-only numpy arrays of one length): ``op`` (uint8, see
+:data:`OPS`), ``id`` (uint32), ``size`` (uint64; for calloc the element size)
+and ``arg`` (uint64; calloc's count, memalign's alignment, else 0).
 """
 from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -33,17 +35,79 @@ class TraceError(ValueError):
     """A malformed trace or trace file; the message names the event or line."""
 
 
-def _column(values: Any, dtype: str, name: str, n: Optional[int] = None) -> np.ndarray:
+_DTYPES = {"op": np.dtype("u1"), "id": np.dtype("u4"), "size": np.dtype("u8"), "arg": np.dtype("u8")}
+#: Most allocations a trace can name (the C engine's id table is indexed by uint32).
+MAX_IDS = 1 << 32
+#: Largest request the C core can satisfy (MA_MAX_REQUEST in csrc/ma_internal.h);
+#: a larger one is out of memory in every allocator.
+MAX_REQUEST = 1 << 62
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a read-only array backed by an immutable bytes object, so
+    neither it nor anything it is a view of can be made writable again, and
+    the caller's own array may change afterwards without affecting it."""
+    base: Any = arr
+    while isinstance(base, np.ndarray) and not base.flags.writeable:
+        base = base.base
+    if isinstance(base, bytes) and arr.flags.c_contiguous:
+        return arr  # already immutable (another trace's column)
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype)
+
+
+def _check_range(name: str, dtype: np.dtype, lo: int, lo_at: int, hi: int, hi_at: int) -> None:
+    if lo < 0:
+        raise TraceError(f"{name} {lo} (event {lo_at}) is negative")
+    if name == "op" and hi > FREE:
+        raise TraceError(f"op {hi} (event {hi_at}) is not an event code (0-{FREE}: {', '.join(OPS)})")
+    if hi > np.iinfo(dtype).max:
+        raise TraceError(f"{name} {hi} (event {hi_at}) does not fit {dtype.name}")
+
+
+def _column(values: Any, name: str, n: Optional[int] = None) -> np.ndarray:
+    """One validated, read-only column.  Values are checked before any
+    conversion, so nothing is wrapped: negative values, values that do not
+    fit the column's type, op codes that are not events, and anything that is
+    not an integer (floats, bools, strings, objects) are errors."""
+    dtype = _DTYPES[name]
+    if isinstance(values, (list, tuple, range)):
+        # Python ints are checked exactly, before numpy would turn ints
+        # beyond int64 into floats or bools into ints.
+        obj = np.array(values, dtype=object)
+        if obj.ndim != 1:
+            raise TraceError(f"{name} must be one-dimensional")
+        items = obj.tolist()
+        bad = next((v for v in items if not _is_int(v)), None)
+        if bad is not None:
+            raise TraceError(f"{name} must hold integers, not {type(bad).__name__}")
+        if n is not None and len(items) != n:
+            raise TraceError(f"{name} has {len(items)} entries, op has {n}")
+        if items:
+            lo_at = min(range(len(items)), key=items.__getitem__)
+            hi_at = max(range(len(items)), key=items.__getitem__)
+            _check_range(name, dtype, int(items[lo_at]), lo_at, int(items[hi_at]), hi_at)
+        return _frozen(np.array([int(v) for v in items], dtype=dtype))
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise TraceError(f"{name} must be one-dimensional")
     if n is not None and len(arr) != n:
         raise TraceError(f"{name} has {len(arr)} entries, op has {n}")
-    if arr.size and arr.dtype.kind not in "ui":
-        raise TraceError(f"{name} must hold integers, not {arr.dtype}")
-    if arr.size and arr.dtype.kind == "i" and arr.min() < 0:
-        raise TraceError(f"{name} must not be negative (event {int(np.argmax(arr < 0))})")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    if arr.size:
+        if arr.dtype.kind not in "ui":
+            raise TraceError(f"{name} must hold integers, not {arr.dtype}")
+        lo_at, hi_at = int(np.argmin(arr)), int(np.argmax(arr))
+        _check_range(name, dtype, int(arr[lo_at]), lo_at, int(arr[hi_at]), hi_at)
+    return _frozen(arr.astype(dtype, copy=False))
+
+
+def _count_ids(value: Any) -> int:
+    if not _is_int(value) or not 0 <= int(value) <= MAX_IDS:
+        raise TraceError(f"n_ids {value!r} is not an integer in [0, 2**32]")
+    return int(value)
 
 
 class Trace:
@@ -51,9 +115,16 @@ class Trace:
 
     Build one with :meth:`from_events`, an importer (``memalloc_py.importers``),
     a workload generator (``memalloc_py.workloads``), or :meth:`load`.
+
+    The columns ``op``, ``id``, ``size``, ``arg`` and ``n_ids`` are read-only:
+    the arrays cannot be written (nor made writable), and assigning one raises
+    AttributeError.  For changed events build a new trace, which is validated:
+    ``Trace(op, id, size, arg, n_ids=..., meta=...)`` with your own arrays
+    (the constructor copies them, so later changes to them do not reach the
+    trace).  ``meta`` is an ordinary dict.
     """
 
-    __slots__ = ("op", "id", "size", "arg", "n_ids", "meta")
+    __slots__ = ("_op", "_id", "_size", "_arg", "_n_ids", "meta")
 
     def __init__(
         self,
@@ -66,15 +137,52 @@ class Trace:
         meta: Optional[dict[str, Any]] = None,
         validate: bool = True,
     ):
-        self.op = _column(op, "u1", "op")
-        n = len(self.op)
-        self.id = _column(id, "u4", "id", n)
-        self.size = _column(size, "u8", "size", n)
-        self.arg = np.zeros(n, dtype="u8") if arg is None else _column(arg, "u8", "arg", n)
-        self.n_ids = int(self.id.max()) + 1 if n and n_ids is None else int(n_ids or 0)
+        self._op = _column(op, "op")
+        n = len(self._op)
+        self._id = _column(id, "id", n)
+        self._size = _column(size, "size", n)
+        self._arg = _frozen(np.zeros(n, dtype="u8")) if arg is None else _column(arg, "arg", n)
+        if n_ids is None:
+            n_ids = int(self._id.max()) + 1 if n else 0
+        self._n_ids = _count_ids(n_ids)
         self.meta: dict[str, Any] = dict(meta or {})
         if validate:
             self.validate()
+
+    @property
+    def op(self) -> np.ndarray:
+        """Event codes (uint8, read-only; see :data:`OPS`)."""
+        return self._op
+
+    @property
+    def id(self) -> np.ndarray:
+        """Allocation ids (uint32, read-only), each below :attr:`n_ids`."""
+        return self._id
+
+    @property
+    def size(self) -> np.ndarray:
+        """Request sizes (uint64, read-only; calloc: the element size)."""
+        return self._size
+
+    @property
+    def arg(self) -> np.ndarray:
+        """calloc's count, memalign's alignment, else 0 (uint64, read-only)."""
+        return self._arg
+
+    @property
+    def n_ids(self) -> int:
+        """The number of ids (every id is below it; at most 2**32)."""
+        return self._n_ids
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("op", "id", "size", "arg", "n_ids"):
+            raise AttributeError(
+                f"Trace.{name} is read-only: build a new, validated trace with "
+                f"Trace(op, id, size, arg, n_ids=..., meta=...) from your own arrays")
+        object.__setattr__(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._op, self._id, self._size, self._arg, self._n_ids, self.meta))
 
     # ------------------------------------------------------------ construction
 
@@ -140,68 +248,108 @@ class Trace:
                 yield (kind, i, s)
 
     def request_sizes(self) -> np.ndarray:
-        """Bytes each event asks for (calloc: count * size; free: 0)."""
+        """Bytes each event asks for (uint64; calloc: count * size, saturated
+        at 2**64 - 1 when the product does not fit; free: 0)."""
         out = self.size.copy()
-        c = self.op == CALLOC
-        out[c] = self.size[c] * self.arg[c]
+        c = np.flatnonzero(self.op == CALLOC)
+        size, count = self.size[c], self.arg[c]
+        with np.errstate(over="ignore"):
+            product = size * count
+        overflow = (size != 0) & (count > np.iinfo(np.uint64).max // np.maximum(size, 1))
+        out[c] = np.where(overflow, np.iinfo(np.uint64).max, product)
         out[self.op == FREE] = 0
         return out
 
+    def impossible_requests(self) -> np.ndarray:
+        """Which events ask for more than :data:`MAX_REQUEST` (2**62) bytes,
+        or a memalign for a larger alignment: out of memory in every
+        allocator, so the replay engine counts them as failures (bool)."""
+        return self._impossible(self.request_sizes())
+
+    def _impossible(self, req: np.ndarray) -> np.ndarray:
+        return (self.op != FREE) & ((req > MAX_REQUEST) | ((self.op == MEMALIGN) & (self.arg > MAX_REQUEST)))
+
     def live_deltas(self) -> tuple[np.ndarray, np.ndarray]:
         """How each event changes the live requested bytes and the live block
-        count (int64 arrays), assuming every allocation succeeds.  Their
-        cumulative sums are L(t) and the number of live blocks after event t."""
+        count (int64 arrays), when every request that can succeed does.  Their
+        cumulative sums are L(t) and the number of live blocks after event t
+        (the bytes' sum may exceed int64: :meth:`summary` adds them exactly).
+
+        As in the replay engine, an impossible request
+        (:meth:`impossible_requests`) fails: an allocation leaves its id on
+        NULL (a later free does nothing, a later realloc allocates), and a
+        realloc leaves the block as it was.  A realloc to size 0 ends the
+        lifetime (also as realloc(NULL, 0): nothing becomes live)."""
         n = len(self)
-        req = self.request_sizes().astype(np.int64)
+        op = self.op
+        req = self.request_sizes()
+        impossible = self._impossible(req)
+        # What the id holds after each event: live or not, and its bytes (at
+        # most MAX_REQUEST, so every difference fits int64).
+        holds = (op != FREE) & ~impossible & ~((op == REALLOC) & (req == 0))
+        held = req.astype(np.int64)
+        held[~holds] = 0
         order = np.argsort(self.id, kind="stable")
         ids = self.id[order]
         first = np.ones(n, dtype=bool)
         first[1:] = ids[1:] != ids[:-1]
-        # bytes the id held before each event (0 at the start of its lifetime)
-        prev_sorted = np.zeros(n, dtype=np.int64)
-        prev_sorted[1:] = req[order][:-1]
-        prev_sorted[first] = 0
-        prev = np.empty(n, dtype=np.int64)
-        prev[order] = prev_sorted
-        op = self.op
-        is_free = op == FREE
-        ends = is_free | ((op == REALLOC) & (req == 0))
-        # A free holds 0 afterwards: its own req is 0 already.
-        dbytes = np.where(is_free, -prev, req - prev)
-        starts = np.empty(n, dtype=bool)
-        starts[order] = first
-        dblocks = starts.astype(np.int64) - ends.astype(np.int64)
-        # realloc(id, 0) that also starts a lifetime (realloc(NULL, 0)) nets 0
+        holds_s = holds[order]
+        held_s = held[order]
+        carries = impossible & (op == REALLOC)
+        if carries.any():
+            # A failed realloc changes nothing: it takes the state of the
+            # event before it on its id (as an id's first event, the initial
+            # state, nothing held, which is already its own).
+            src = np.where(~carries[order] | first, np.arange(n), 0)
+            src = np.maximum.accumulate(src)
+            holds_s = holds_s[src]
+            held_s = held_s[src]
+        dbytes_s = held_s.copy()
+        dbytes_s[1:] -= held_s[:-1]
+        dbytes_s[first] = held_s[first]
+        dblocks_s = holds_s.astype(np.int64)
+        dblocks_s[1:] -= holds_s[:-1]
+        dblocks_s[first] = holds_s[first]
+        dbytes = np.empty(n, dtype=np.int64)
+        dblocks = np.empty(n, dtype=np.int64)
+        dbytes[order] = dbytes_s
+        dblocks[order] = dblocks_s
         return dbytes, dblocks
 
     def summary(self) -> dict[str, Any]:
         """Events by kind, the maxima of live bytes and blocks, total bytes
-        allocated, and a histogram of request sizes by power of two."""
+        allocated, the impossible requests, and a histogram of request sizes
+        by power of two.
+
+        Requests above 2**62 bytes (:meth:`impossible_requests`) fail as in
+        replay: they are counted in ``impossible_requests`` and neither live
+        nor in the totals, mean and histogram.  Every sum is exact (Python
+        ints beyond int64); ``mean_request`` is None when nothing can be
+        allocated."""
+        n = len(self)
         dbytes, dblocks = self.live_deltas()
-        live = np.cumsum(dbytes) if len(self) else np.zeros(1, dtype=np.int64)
-        blocks = np.cumsum(dblocks) if len(self) else np.zeros(1, dtype=np.int64)
-        req = self.request_sizes()
-        allocs = self.op != FREE
-        sizes = req[allocs]
-        hist: dict[str, int] = {}
-        if sizes.size:
-            k = np.where(sizes > 0, np.ceil(np.log2(np.maximum(sizes, 1))).astype(int), 0)
-            ks, counts = np.unique(k, return_counts=True)
-            for kk, c in zip(ks.tolist(), counts.tolist()):
-                lo = 0 if kk == 0 else (1 << (kk - 1)) + 1
-                hist[f"{lo}-{1 << kk}"] = int(c)
+        blocks = np.cumsum(dblocks) if n else np.zeros(1, dtype=np.int64)
+        gained = dbytes[dbytes > 0]
+        if float(gained.sum(dtype=np.float64)) < 2.0 ** 62:  # live bytes fit int64
+            live = np.cumsum(dbytes) if n else np.zeros(1, dtype=np.int64)
+        else:
+            live = np.cumsum(dbytes.astype(object))
+        impossible = self.impossible_requests()
+        sizes = self.request_sizes()[(self.op != FREE) & ~impossible]  # each <= MAX_REQUEST
+        total = _exact_sum(sizes)
         return {
             "name": self.meta.get("name", ""),
-            "events": len(self),
+            "events": n,
             "ids": self.n_ids,
             "by_kind": {kind: int((self.op == code).sum()) for code, kind in enumerate(OPS)},
-            "max_live_bytes": int(live.max(initial=0)),
-            "max_live_blocks": int(blocks.max(initial=0)),
-            "live_bytes_at_end": int(live[-1]) if len(self) else 0,
-            "live_blocks_at_end": int(blocks[-1]) if len(self) else 0,
-            "total_allocated_bytes": int(sizes.sum()),
-            "mean_request": float(sizes.mean()) if sizes.size else 0.0,
-            "size_histogram": hist,
+            "max_live_bytes": max(int(live.max()), 0),
+            "max_live_blocks": max(int(blocks.max()), 0),
+            "live_bytes_at_end": int(live[-1]),
+            "live_blocks_at_end": int(blocks[-1]),
+            "total_allocated_bytes": total,
+            "mean_request": total / sizes.size if sizes.size else None,
+            "impossible_requests": int(impossible.sum()),
+            "size_histogram": _histogram(sizes),
             "dropped": dict(self.meta.get("dropped", {})),
         }
 
@@ -212,8 +360,11 @@ class Trace:
         lines.append("  " + ", ".join(f"{k} {v:,}" for k, v in s["by_kind"].items()))
         lines.append(f"  max live: {s['max_live_bytes']:,} bytes in {s['max_live_blocks']:,} blocks; "
                      f"at the end: {s['live_bytes_at_end']:,} bytes in {s['live_blocks_at_end']:,} blocks")
-        lines.append(f"  allocated in all: {s['total_allocated_bytes']:,} bytes, "
-                     f"mean request {s['mean_request']:.1f} bytes")
+        mean = "—" if s["mean_request"] is None else f"{s['mean_request']:.1f}"
+        lines.append(f"  allocated in all: {s['total_allocated_bytes']:,} bytes, mean request {mean} bytes")
+        if s["impossible_requests"]:
+            lines.append(f"  impossible requests (over 2**62 bytes, out of memory in any allocator): "
+                         f"{s['impossible_requests']:,}")
         if s["dropped"]:
             lines.append("  dropped while importing: " + ", ".join(f"{k} {v:,}" for k, v in s["dropped"].items()))
         lines.append("  request sizes:")
@@ -340,7 +491,14 @@ class Trace:
     # ------------------------------------------------------------- file format
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
-        """Save to one compressed ``.npz`` file (the ``native`` format)."""
+        """Save to one compressed ``.npz`` file (the ``native`` format).
+
+        A trace with more ids than events (ids that no event uses) is refused,
+        since :meth:`load` bounds ``n_ids`` by the events; ``t[:]`` is a copy
+        with the ids numbered densely."""
+        if self._n_ids > len(self):
+            raise TraceError(f"{os.fspath(path)}: the trace has {self._n_ids} ids for {len(self)} events; "
+                             "t[:] is a copy with dense ids that can be saved")
         header = {"format": "memalloc_py-trace", "version": _FORMAT_VERSION,
                   "n_ids": self.n_ids, "meta": self.meta}
         with open(path, "wb") as f:
@@ -351,22 +509,92 @@ class Trace:
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Trace":
-        """Load a file written by :meth:`save` (validated on load)."""
+        """Load a file written by :meth:`save`, validated: any malformed file
+        (not a zip, a damaged one, a bad header, missing or ill-shaped arrays,
+        values out of range, ``n_ids`` above the number of events) raises
+        :class:`TraceError` naming the file.  Memory stays bounded by the
+        arrays the file holds."""
+        name = os.fspath(path)
         try:
             with np.load(path, allow_pickle=False) as z:
-                header = json.loads(bytes(z["header"]).decode())
-                if header.get("format") != "memalloc_py-trace":
-                    raise TraceError(f"{path}: not a memalloc_py trace file")
-                if header.get("version", 0) > _FORMAT_VERSION:
-                    raise TraceError(f"{path}: trace format version {header['version']} is newer than this memalloc_py")
-                return cls(z["op"], z["id"], z["size"], z["arg"],
-                           n_ids=int(header["n_ids"]), meta=header.get("meta") or {})
-        except TraceError:
+                if not hasattr(z, "files"):
+                    raise TraceError("not a memalloc_py trace file (not an .npz archive)")
+                for key in ("header", "op", "id", "size", "arg"):
+                    if key not in z.files:
+                        raise TraceError(f"not a memalloc_py trace file (no array {key!r})")
+                meta, n_ids = _read_header(z["header"])
+                t = cls(z["op"], z["id"], z["size"], z["arg"], n_ids=n_ids, meta=meta, validate=False)
+            if t.n_ids > len(t):
+                raise TraceError(f"n_ids {t.n_ids} is more than the {len(t)} events use "
+                                 "(every id of a saved trace has an event)")
+            t.validate()
+            return t
+        except TraceError as e:
+            raise TraceError(f"{name}: {e}") from None
+        except FileNotFoundError:
             raise
-        except (OSError, ValueError, KeyError) as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            raise TraceError(f"{path}: not a readable memalloc_py trace file ({e})") from None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, NotImplementedError,
+                zipfile.BadZipFile, zlib.error) as e:
+            raise TraceError(f"{name}: not a readable memalloc_py trace file "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def _read_header(raw: np.ndarray) -> tuple[dict[str, Any], int]:
+    """The meta and n_ids of a trace file's header array (TraceError if bad)."""
+    if raw.ndim != 1 or raw.dtype != np.dtype("u1"):
+        raise TraceError(f"the header is not a byte string ({raw.dtype} array of shape {raw.shape})")
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except ValueError as e:
+        raise TraceError(f"not a readable memalloc_py trace file (the header: {e})") from None
+    if not isinstance(header, dict):
+        raise TraceError(f"the header is not a JSON object but a {type(header).__name__}")
+    if header.get("format") != "memalloc_py-trace":
+        raise TraceError("not a memalloc_py trace file")
+    version = header.get("version")
+    if not _is_int(version) or version < 1:
+        raise TraceError(f"version {version!r} is not a format version")
+    if version > _FORMAT_VERSION:
+        raise TraceError(f"trace format version {version} is newer than this memalloc_py")
+    n_ids = _count_ids(header.get("n_ids"))
+    meta = header.get("meta")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise TraceError(f"meta is not a JSON object but a {type(meta).__name__}")
+    dropped = meta.get("dropped", {})
+    if not isinstance(dropped, dict) or not all(_is_int(v) and v >= 0 for v in dropped.values()):
+        raise TraceError("meta.dropped is not an object of counts")
+    if not isinstance(meta.get("name", ""), str):
+        raise TraceError("meta.name is not a string")
+    return meta, n_ids
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """The exact sum of uint64 values (below 2**64 each, fewer than 2**31 of
+    them): the high and low 32-bit halves are summed separately in uint64."""
+    v = values.astype(np.uint64, copy=False)
+    hi = int((v >> np.uint64(32)).sum(dtype=np.uint64))
+    lo = int((v & np.uint64(0xFFFFFFFF)).sum(dtype=np.uint64))
+    return (hi << 32) + lo
+
+
+def _histogram(sizes: np.ndarray) -> dict[str, int]:
+    """Counts of sizes by power of two: bin k holds (2**(k-1), 2**k], bin 0
+    holds 0 and 1.  Exact for every uint64 (no floating-point logarithm)."""
+    if not sizes.size:
+        return {}
+    x = sizes.astype(np.uint64) - (sizes > 0).astype(np.uint64)  # size - 1, or 0
+    # bit length of x: frexp's exponent, corrected where the float rounded up
+    k = np.minimum(np.frexp(x.astype(np.float64))[1], 64).astype(np.int64)
+    shift = np.maximum(k - 1, 0).astype(np.uint64)
+    k -= ((k > 0) & ((x >> shift) == 0)).astype(np.int64)
+    ks, counts = np.unique(k, return_counts=True)
+    hist: dict[str, int] = {}
+    for kk, c in zip(ks.tolist(), counts.tolist()):
+        lo = 0 if kk == 0 else (1 << (kk - 1)) + 1
+        hist[f"{lo}-{1 << kk}"] = int(c)
+    return hist
 
 
 def _nonneg(value: Any, i: int) -> int:
@@ -376,3 +604,9 @@ def _nonneg(value: Any, i: int) -> int:
     if v < 0 or v >= 1 << 64:
         raise TraceError(f"event {i}: {v} is out of range")
     return v
+
+
+def _rebuild(op: np.ndarray, id: np.ndarray, size: np.ndarray, arg: np.ndarray, n_ids: int,
+             meta: dict[str, Any]) -> Trace:
+    """Unpickling: through the constructor, so the columns are read-only again."""
+    return Trace(op, id, size, arg, n_ids=n_ids, meta=meta)

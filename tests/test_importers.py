@@ -1,6 +1,9 @@
 """Importers: hand-written files in every format, every malformed-line case,
 and the two real AOSP traces."""
+import os
+import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +103,98 @@ def test_mtrace(tmp_path):
     assert t.meta["dropped"] == {"failed_realloc": 1, "free_unknown": 1}
 
 
+def test_mtrace_null_pointers_as_glibc_logs_them(tmp_path):
+    """glibc prints NULL as '(nil)': a failed malloc/calloc/memalign or
+    realloc(NULL, n) is '+ (nil) size', a failed realloc(NULL, n) of older
+    glibc '! (nil) size', free(NULL) (when logged) '- (nil)'."""
+    text = """\
+= Start
+@ ./prog:[0x11a0] + 0x4a0 0x64
+@ ./prog:[0x11b6] + (nil) 0x7fffffffffffffff
+@ ./prog:[0x11c0] ! (nil) 0x7fffffffffffffff
+@ ./prog:[0x11c4] ! 0x4a0 0x7fffffffffffffff
+@ ./prog:[0x11c8] - (nil)
+@ ./prog:[0x11d0] < (nil)
+@ ./prog:[0x11d0] > 0x510 0x10
+@ ./prog:[0x11d4] + 0x0 0x8
+@ ./prog:[0x11e0] - 0x4a0
+@ ./prog:[0x11f0] < 0x510
+@ ./prog:[0x11f0] > (nil) 0x20
+@ ./prog:[0x11f8] < 0x510
+@ ./prog:[0x11f8] > (nil) 0x0
+= End
+"""
+    t = read_mtrace(write(tmp_path, "nil.mtrace", text))
+    assert list(t.events()) == [("malloc", 0, 100), ("realloc", 1, 16), ("free", 0), ("realloc", 1, 0)]
+    assert t.meta["dropped"] == {"failed_alloc": 3, "failed_realloc": 2, "free_null": 1}
+    with pytest.raises(TraceError, match=r"line 1: size '\(nil\)' is not a number"):
+        read_mtrace(write(tmp_path, "bad.mtrace", "@ c + 0x10 (nil)\n"))
+
+
+MTRACE_PROGRAM = r"""
+#include <mcheck.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+int main(void)
+{
+    volatile size_t huge = PTRDIFF_MAX; /* no allocator can return that much */
+    mtrace();
+    char *a = malloc(100);
+    char *b = calloc(4, 25);
+    char *c = malloc(7);
+    a = realloc(a, 300);
+    void *failed = malloc(huge);   /* returns NULL */
+    void *kept = realloc(b, huge); /* returns NULL; b stays */
+    free(failed);                  /* free(NULL) */
+    free(kept);
+    free(c);
+    free(b);
+    c = realloc(NULL, 40);
+    c = realloc(c, 0);             /* frees c */
+    free(a);
+    muntrace();
+    return failed == NULL && kept == NULL ? 0 : 3;
+}
+"""
+
+
+def glibc_mtrace_log(tmp_path: Path, source: str) -> Path:
+    """Compile and run a C program under glibc's mtrace; the log's path."""
+    src = tmp_path / "prog.c"
+    src.write_text(source)
+    exe = tmp_path / "prog"
+    subprocess.run(["gcc", "-O0", "-o", str(exe), str(src)], check=True, capture_output=True)
+    log = tmp_path / "prog.mtrace"
+    env = dict(os.environ, MALLOC_TRACE=str(log))
+    # glibc >= 2.34 moved mtrace into libc_malloc_debug.so, which must be preloaded
+    debug = subprocess.run(["gcc", "-print-file-name=libc_malloc_debug.so.0"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    if os.path.isabs(debug) and os.path.exists(debug):
+        env["LD_PRELOAD"] = debug
+    proc = subprocess.run([str(exe)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert log.read_text().startswith("= Start"), log.read_text()
+    return log
+
+
+def test_a_real_glibc_mtrace_log(tmp_path):
+    log = glibc_mtrace_log(tmp_path, MTRACE_PROGRAM)
+    assert "(nil)" in log.read_text()  # the failed malloc
+    t = read_mtrace(log)
+    assert list(t.events()) == [
+        ("malloc", 0, 100), ("malloc", 1, 100), ("malloc", 2, 7),  # calloc logs count * size
+        ("realloc", 0, 300),
+        ("free", 2), ("free", 1),
+        ("malloc", 3, 40),                                         # realloc(NULL, 40) logs '+'
+        ("free", 3),                                               # realloc(c, 0) logs '-'
+        ("free", 0),
+    ]
+    assert t.meta["dropped"] == {"failed_alloc": 1, "failed_realloc": 1}
+    assert R.replay(t, "best-ao").summary["peak_live"] == t.summary()["max_live_bytes"] == 407
+
+
 @pytest.mark.parametrize("text, line, message", [
     ("# comment\n", 1, "expected a line starting with '@' or '='"),
     ("@ caller * 0x10 0x4\n", 1, r"no operation \(\+ - < > !\)"),
@@ -115,6 +210,73 @@ def test_mtrace_malformed_lines(tmp_path, text, line, message):
     with pytest.raises(TraceError, match=message) as e:
         read_mtrace(p)
     assert f"line {line}" in str(e.value) and str(p) in str(e.value)
+
+
+def test_a_realloc_to_0_that_returns_a_block_keeps_that_block_live(tmp_path):
+    """realloc(NULL, 0) and realloc(p, 0) may return a block (malloc(0)); it
+    is live and may be freed later, which made the imported trace invalid."""
+    text = ("1: realloc 0x60 0x0 0\n1: malloc 0x80 5\n1: realloc 0x90 0x80 0\n"
+            "1: free 0x60\n1: free 0x90\n")
+    t = read_aosp(write(tmp_path, "r0.txt", text))
+    assert list(t.events()) == [("malloc", 0, 0), ("malloc", 1, 5), ("free", 1), ("malloc", 2, 0),
+                                ("free", 0), ("free", 2)]
+    assert t.summary()["max_live_blocks"] == 2
+    rep = read_rep(write(tmp_path, "r0.rep", "1\n2\n5\n1\na 0 5\nr 0 0\nr 1 0\nf 0\nf 1\n"))
+    assert list(rep.events()) == [("malloc", 0, 5), ("free", 0), ("malloc", 1, 0), ("malloc", 2, 0),
+                                  ("free", 1), ("free", 2)]
+
+
+def test_an_aosp_calloc_whose_product_overflows_is_an_impossible_request(tmp_path):
+    """issue #14: 'calloc 0x10 4294967296 4294967296' was counted as 0 bytes."""
+    t = read_aosp(write(tmp_path, "calloc.txt", "1: calloc 0x10 4294967296 4294967296\n"
+                                                "1: malloc 0x20 16\n1: free 0x10\n"))
+    s = t.summary()
+    assert (s["impossible_requests"], s["total_allocated_bytes"], s["max_live_bytes"]) == (1, 16, 16)
+    assert (s["live_bytes_at_end"], s["live_blocks_at_end"]) == (16, 1)
+    assert "impossible requests (over 2**62 bytes, out of memory in any allocator): 1" in t.describe()
+
+
+def stored_zip(tmp_path, name, text):
+    z = tmp_path / name
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_STORED) as f:
+        f.writestr("trace.txt", text)
+    return z
+
+
+@pytest.mark.parametrize("reader, text", [(read_aosp, AOSP), (read_mtrace, MTRACE)])
+def test_a_zip_with_a_bad_crc_is_a_trace_error(tmp_path, reader, text):
+    z = stored_zip(tmp_path, "damaged.zip", text)
+    raw = z.read_bytes()
+    digit = raw.index(b"100") + 2  # one digit of a size changes: every line still parses
+    z.write_bytes(raw[:digit] + b"1" + raw[digit + 1:])
+    with pytest.raises(TraceError, match="CRC") as e:
+        reader(z)
+    assert str(e.value).startswith(f"{z}")
+    with pytest.raises(TraceError, match="CRC"):
+        read_trace(z, reader.__name__[5:])
+
+
+@pytest.mark.parametrize("reader, text", [(read_aosp, AOSP), (read_mtrace, MTRACE)])
+def test_a_zip_with_an_unknown_compression_method_is_a_trace_error(tmp_path, reader, text):
+    z = stored_zip(tmp_path, "method.zip", text)
+    raw = bytearray(z.read_bytes())
+    for sig, field in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = raw.index(sig)
+        raw[at + field:at + field + 2] = (99).to_bytes(2, "little")
+    z.write_bytes(bytes(raw))
+    with pytest.raises(TraceError, match="compression method") as e:
+        reader(z)
+    assert str(e.value).startswith(f"{z}")
+
+
+def test_a_zip_with_a_damaged_member_header_is_a_trace_error(tmp_path):
+    z = stored_zip(tmp_path, "header.zip", AOSP)
+    raw = bytearray(z.read_bytes())
+    raw[0:4] = b"XXXX"  # the member's local header signature
+    z.write_bytes(bytes(raw))
+    with pytest.raises(TraceError, match="cannot read the zip") as e:
+        read_aosp(z)
+    assert str(e.value).startswith(f"{z}")
 
 
 REP = """\
