@@ -269,6 +269,35 @@ class Trace:
     def _impossible(self, req: np.ndarray) -> np.ndarray:
         return (self.op != FREE) & ((req > MAX_REQUEST) | ((self.op == MEMALIGN) & (self.arg > MAX_REQUEST)))
 
+    def _replay_ids(self, mask: np.ndarray, order: np.ndarray, req: np.ndarray,
+                    impossible: np.ndarray, holds_s: np.ndarray,
+                    held_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The state after each event of the ids in ``mask`` (sorted order),
+        event by event as the replay engine sees it.  Only ids with a realloc
+        to 0 bytes need it: whether that frees or allocates depends on the
+        id's state before it (``realloc(NULL, 0)`` allocates a minimum block,
+        as ``realloc(None, 0)`` does)."""
+        holds_s = holds_s.copy()
+        held_s = held_s.copy()
+        live, cur, prev_id = False, 0, -1
+        for k in np.flatnonzero(mask).tolist():
+            e = int(order[k])
+            i, o, r, bad = int(self.id[e]), int(self.op[e]), int(req[e]), bool(impossible[e])
+            if i != prev_id:
+                live, cur, prev_id = False, 0, i
+            if o == FREE:
+                live, cur = False, 0
+            elif o != REALLOC:
+                live, cur = not bad, (0 if bad else r)
+            elif r == 0:
+                live, cur = not live, 0
+            elif not bad:
+                live, cur = True, r
+            elif not live:
+                cur = 0
+            holds_s[k], held_s[k] = live, cur
+        return holds_s, held_s
+
     def live_deltas(self) -> tuple[np.ndarray, np.ndarray]:
         """How each event changes the live requested bytes and the live block
         count (int64 arrays), when every request that can succeed does.  Their
@@ -279,7 +308,9 @@ class Trace:
         (:meth:`impossible_requests`) fails: an allocation leaves its id on
         NULL (a later free does nothing, a later realloc allocates), and a
         realloc leaves the block as it was.  A realloc to size 0 ends the
-        lifetime (also as realloc(NULL, 0): nothing becomes live)."""
+        lifetime of a live block; on an id that holds nothing it is
+        ``realloc(NULL, 0)``, which allocates a minimum block of 0 requested
+        bytes that stays live."""
         n = len(self)
         op = self.op
         req = self.request_sizes()
@@ -304,6 +335,10 @@ class Trace:
             src = np.maximum.accumulate(src)
             holds_s = holds_s[src]
             held_s = held_s[src]
+        zero = (op == REALLOC) & (req == 0)
+        if zero.any():
+            holds_s, held_s = self._replay_ids(np.isin(ids, self.id[zero]), order, req,
+                                               impossible, holds_s, held_s)
         dbytes_s = held_s.copy()
         dbytes_s[1:] -= held_s[:-1]
         dbytes_s[first] = held_s[first]

@@ -243,3 +243,27 @@ def test_describe_an_empty_trace_shows_no_nan():
     assert s["mean_request"] is None and s["impossible_requests"] == 0
     only_impossible = Trace([MALLOC], [0], [1 << 63])
     assert "mean request — bytes" in only_impossible.describe()
+
+
+def test_realloc_to_zero_bytes_of_nothing_allocates_as_in_the_replay_engine():
+    """realloc(NULL, 0) is malloc(0): a minimum block of 0 requested bytes
+    stays live (the summary once counted no block for it), while realloc of
+    a live block to 0 frees it; a realloc to 0 of an id whose allocation
+    failed is realloc(NULL, 0) too."""
+    t = Trace.from_events([
+        ("realloc", "a", 0),         # realloc(NULL, 0): a live 0-byte block
+        ("malloc", "b", 10),
+        ("realloc", "c", 5),
+        ("realloc", "c", 0),         # frees c
+        ("malloc", "d", 1 << 63),    # fails
+        ("realloc", "d", 0),         # realloc(NULL, 0): allocates
+        ("free", "b"),
+    ])
+    dbytes, dblocks = t.live_deltas()
+    assert np.cumsum(dbytes).tolist() == [0, 10, 15, 10, 10, 10, 0]
+    assert np.cumsum(dblocks).tolist() == [1, 2, 3, 2, 2, 3, 2]
+    s = t.summary()
+    assert (s["max_live_blocks"], s["live_blocks_at_end"]) == (3, 2)
+    res = R.replay(t, "best-ao", sample_every=1)
+    assert res.samples["live_blocks"].tolist() == np.cumsum(dblocks).tolist()
+    assert res.samples["requested_bytes"].tolist() == np.cumsum(dbytes).tolist()
