@@ -1408,7 +1408,7 @@ static ma_status grow(fl *h, uint64_t need, pick *out)
         have = *hdr(h, h->heap - 8);
         top = h->heap - have;
     }
-    uint64_t inc = need > have ? ma_round_up(need - have, h->growth) : 0;
+    uint64_t inc = need > have ? ma_round_up_step(need - have, h->growth) : 0;
     if (inc > h->base.arena_size - h->heap)
         return ma_fail(&h->base, MA_ENOMEM, "the heap cannot grow by %llu "
                        "bytes: %llu of the arena's %llu are in use",
@@ -1435,7 +1435,7 @@ static void maybe_trim(fl *h)
     if (!h->trim || !h->top_free)
         return;
     uint64_t size = *hdr(h, h->heap - 8), top = h->heap - size;
-    uint64_t keep = ma_round_up(top, h->growth);
+    uint64_t keep = ma_round_up_step(top, h->growth);
     if (keep < h->prealloc)
         keep = h->prealloc;
     while (keep > top && keep - top < h->min_block)

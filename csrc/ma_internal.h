@@ -157,9 +157,20 @@ static inline unsigned ma_ceil_log2(uint64_t x)
     return x <= 1 ? 0u : 64u - (unsigned)__builtin_clzll(x - 1);
 }
 
+/* x rounded up to a multiple of `align`, which must be a power of two
+ * (page sizes, alignments, 16): a mask, no division. */
 static inline uint64_t ma_round_up(uint64_t x, uint64_t align)
 {
     return (x + align - 1) & ~(align - 1);
+}
+
+/* x rounded up to a multiple of any step > 0 (the free-list heap's growth
+ * step, which need not be a power of two); saturates at the largest
+ * multiple of step that fits in 64 bits. */
+static inline uint64_t ma_round_up_step(uint64_t x, uint64_t step)
+{
+    uint64_t q = x / step + (x % step != 0);
+    return q > UINT64_MAX / step ? UINT64_MAX / step * step : q * step;
 }
 
 #endif /* MA_INTERNAL_H */

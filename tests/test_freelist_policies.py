@@ -204,6 +204,36 @@ class TestHeapGrowth:
                 a.malloc(1000)
             assert a.stats().heap_size == 131072
 
+    def test_growth_that_is_not_a_power_of_two(self):
+        with ma.FreeList(arena_size=1 << 16, growth=48) as a:
+            assert a.malloc(40) == 16         # a 64-byte block: the heap grows by 2 * 48
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (96, 32, 1)
+            q = a.malloc(100)                 # 128 bytes: the free top's 32 + 2 * 48
+            assert q == 80
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (192, 0, 0)
+            assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
+                (0, 64, True), (64, 128, True)]
+            a.check()
+        with ma.FreeList(arena_size=1 << 20, growth=3 * 4096) as a:
+            assert a.malloc(100) == 16
+            assert a.stats().heap_size == 3 * 4096
+            assert a.malloc(3 * 4096) == 144  # 12304 bytes: 12160 free, grows by one step
+            assert a.stats().heap_size == 6 * 4096
+        with ma.FreeList(arena_size=1 << 16, growth=4000) as a:
+            assert a.malloc(5000) == 16       # 5024 bytes: two steps of 4000
+            assert a.stats().heap_size == 8000
+
+    def test_trim_keeps_whole_steps_that_are_not_powers_of_two(self):
+        with ma.FreeList(arena_size=1 << 16, growth=48, trim=True) as a:
+            a.malloc(40)                      # [0, 64) live, [64, 96) free
+            q = a.malloc(100)                 # heap 192
+            a.free(q)                         # the top is free from 64: keep round_up(64, 48)
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (96, 32, 1)
+            a.check()
+
     def test_growth_step_option(self):
         with ma.FreeList(arena_size=1 << 20, growth=8192) as a:
             a.malloc(100)

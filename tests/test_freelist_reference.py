@@ -2,7 +2,7 @@
 plain-Python implementation of the same rules: every address, every block and
 the heap size must agree after every operation, for all twelve policies."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import memalloc_py as ma
 from memalloc_py.testing import FreeListReference
@@ -63,3 +63,14 @@ def test_policy_matches_reference(fit, order, script):
 def test_trim_and_prealloc_match_reference(fit, order, script):
     run_both(dict(arena_size=1 << 17, fit=fit, order=order, growth=1024, trim=True,
                   prealloc=2048, min_block=48), script)
+
+
+# Growth steps that are not powers of two (a multiple of 16 is all the heap
+# needs): the heap grows and trims by whole steps, as in the reference.
+@pytest.mark.parametrize("growth", [48, 4000, 3 * 4096])
+@pytest.mark.parametrize("fit, order, trim", [("best", "address", False), ("next", "lifo", True),
+                                              ("first", "fifo", False), ("worst", "address", True)])
+@given(script=ops)
+@settings(max_examples=60)
+def test_growth_steps_that_are_not_powers_of_two_match_reference(fit, order, trim, growth, script):
+    run_both(dict(arena_size=1 << 17, fit=fit, order=order, growth=growth, trim=trim), script)
