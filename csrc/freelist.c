@@ -2074,27 +2074,73 @@ static const ma_ops freelist_ops = {
 static const char *const fit_names[] = {"best", "first", "next", "worst"};
 static const char *const order_names[] = {"ao", "lifo", "fifo"};
 
+ma_freelist_config ma_freelist_config_default(void)
+{
+    ma_freelist_config c = {
+        .arena_size = UINT64_C(1) << 30,
+        .fit = MA_FIT_BEST,
+        .order = MA_ORDER_ADDRESS,
+        .growth = 4096,
+        .prealloc = 0,
+        .min_block = 32,
+        .trim = 0,
+        .stamp_limit = 0,
+    };
+    return c;
+}
+
+/* Every field of a config in its range; MA_EINVAL names the first that is not. */
+static ma_status check_config(const ma_freelist_config *c)
+{
+    unsigned long long arena = c->arena_size;
+    if ((c->arena_size & 15) || c->arena_size < 4096 || c->arena_size > MAX_ARENA)
+        return ma_fail(NULL, MA_EINVAL, "arena_size must be a multiple of 16 "
+                       "from 4096 to %llu, got %llu",
+                       (unsigned long long)MAX_ARENA, arena);
+    if (c->fit < MA_FIT_BEST || c->fit > MA_FIT_WORST)
+        return ma_fail(NULL, MA_EINVAL, "fit must be MA_FIT_BEST, _FIRST, "
+                       "_NEXT or _WORST (0 to 3), got %d", c->fit);
+    if (c->order < MA_ORDER_ADDRESS || c->order > MA_ORDER_FIFO)
+        return ma_fail(NULL, MA_EINVAL, "order must be MA_ORDER_ADDRESS, "
+                       "_LIFO or _FIFO (0 to 2), got %d", c->order);
+    if ((c->growth & 15) || c->growth < 16 || c->growth > c->arena_size)
+        return ma_fail(NULL, MA_EINVAL, "growth must be a multiple of 16 from "
+                       "16 to arena_size (%llu), got %llu", arena,
+                       (unsigned long long)c->growth);
+    if ((c->min_block & 15) || c->min_block < 32 || c->min_block > c->arena_size)
+        return ma_fail(NULL, MA_EINVAL, "min_block must be a multiple of 16 "
+                       "from 32 to arena_size (%llu), got %llu", arena,
+                       (unsigned long long)c->min_block);
+    if (c->prealloc && ((c->prealloc & 15) || c->prealloc < c->min_block ||
+                        c->prealloc > c->arena_size))
+        return ma_fail(NULL, MA_EINVAL, "prealloc must be 0 or a multiple of "
+                       "16 from min_block (%llu) to arena_size (%llu), got %llu",
+                       (unsigned long long)c->min_block, arena,
+                       (unsigned long long)c->prealloc);
+    if (c->trim != 0 && c->trim != 1)
+        return ma_fail(NULL, MA_EINVAL, "trim must be 0 (off) or 1 (on), got %d",
+                       c->trim);
+    if (c->stamp_limit > STAMP_LIMIT)
+        return ma_fail(NULL, MA_EINVAL, "stamp_limit must be 0 (the built-in "
+                       "limits) or from 1 to %llu, got %llu",
+                       (unsigned long long)STAMP_LIMIT,
+                       (unsigned long long)c->stamp_limit);
+    return MA_OK;
+}
+
 ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
 {
     if (!out || !cfg)
-        return MA_EINVAL;
+        return ma_fail(NULL, MA_EINVAL, "ma_freelist_create: config or out is NULL");
     *out = NULL;
-    uint64_t growth = cfg->growth ? cfg->growth : 4096;
-    uint64_t min_block = cfg->min_block ? cfg->min_block : 32;
-    if (cfg->arena_size < 4096 || cfg->arena_size > MAX_ARENA ||
-        (cfg->arena_size & 15) || cfg->fit < MA_FIT_BEST ||
-        cfg->fit > MA_FIT_WORST || cfg->order < MA_ORDER_ADDRESS ||
-        cfg->order > MA_ORDER_FIFO || (growth & 15) ||
-        growth > cfg->arena_size || (min_block & 15) || min_block < 32 ||
-        min_block > cfg->arena_size || (cfg->prealloc & 15) ||
-        cfg->prealloc > cfg->arena_size ||
-        (cfg->prealloc && cfg->prealloc < min_block))
-        return MA_EINVAL;
+    ma_status st = check_config(cfg);
+    if (st != MA_OK)
+        return st;
+    uint64_t growth = cfg->growth, min_block = cfg->min_block;
     fl *h = calloc(1, sizeof *h);
     if (!h)
-        return MA_ENOMEM;
-    ma_status st = ma_base_init(&h->base, &freelist_ops, cfg->arena_size,
-                                ma_page_size());
+        return ma_fail(NULL, MA_ENOMEM, "no memory for the instance");
+    st = ma_base_init(&h->base, &freelist_ops, cfg->arena_size, ma_page_size());
     if (st != MA_OK) {
         free(h);
         return st;
@@ -2108,8 +2154,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     h->min_block = min_block;
     h->prealloc = cfg->prealloc;
     h->trim = cfg->trim != 0;
-    h->stamp_limit = cfg->stamp_limit && cfg->stamp_limit < STAMP_LIMIT
-                         ? cfg->stamp_limit : STAMP_LIMIT;
+    h->stamp_limit = cfg->stamp_limit ? (uint32_t)cfg->stamp_limit : STAMP_LIMIT;
     h->pt_floor = cfg->stamp_limit ? cfg->stamp_limit : PT_FLOOR;
     bool mapped;
     if (h->kind == IX_BINS) {
@@ -2124,7 +2169,8 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     if (!mapped) {
         ma_destroy(&h->base);
-        return MA_ESYS;
+        return ma_fail(NULL, MA_ESYS, "mmap refused to reserve address space "
+                       "for the free-block index");
     }
     snprintf(h->name, sizeof h->name, "%s-%s", fit_names[cfg->fit],
              order_names[cfg->order]);

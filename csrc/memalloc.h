@@ -81,8 +81,14 @@ typedef int (*ma_walk_fn)(const ma_block *block, void *context);
 /* ---- Creating allocators ------------------------------------------------ */
 
 /*
+ * The create functions check every parameter: a value out of its range is
+ * MA_EINVAL, and ma_thread_error() names the parameter, the value and the
+ * allowed range.  No parameter takes 0 to mean "the default".
+ */
+
+/*
  * Binary buddy.  arena_size: a power of two from 1 KiB to 1 TiB;
- * min_block: a power of two, at least 16 and at most arena_size (0 = 16).
+ * min_block: a power of two from 16 to arena_size.
  */
 ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
                           ma_allocator **out);
@@ -91,21 +97,41 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
 enum { MA_FIT_BEST = 0, MA_FIT_FIRST = 1, MA_FIT_NEXT = 2, MA_FIT_WORST = 3 };
 enum { MA_ORDER_ADDRESS = 0, MA_ORDER_LIFO = 1, MA_ORDER_FIFO = 2 };
 
+/* The free list's options: start from ma_freelist_config_default() (the
+ * defaults below, which the Python FreeList shares) and change fields. */
 typedef struct ma_freelist_config {
-    uint64_t arena_size;  /* address space reserved: 4 KiB to 32 GiB, x16 */
-    int fit;              /* MA_FIT_* */
-    int order;            /* MA_ORDER_* */
-    uint64_t growth;      /* heap growth step, a multiple of 16 (0: 4096) */
-    uint64_t prealloc;    /* heap bytes taken at creation, 0 or >= min_block */
-    uint64_t min_block;   /* a multiple of 16, at least 32 (0: 32) */
-    int trim;             /* give the heap's free top back (non-zero: on) */
-    uint32_t stamp_limit; /* tests only: renumber or compact stamps from this many on (0: the defaults) */
+    uint64_t arena_size;  /* address space reserved: a multiple of 16 from
+                             4 KiB to 32 GiB (default 1 GiB) */
+    int fit;              /* MA_FIT_* (default MA_FIT_BEST) */
+    int order;            /* MA_ORDER_* (default MA_ORDER_ADDRESS) */
+    uint64_t growth;      /* heap growth step: a multiple of 16 from 16 to
+                             arena_size, not necessarily a power of two
+                             (default 4096) */
+    uint64_t prealloc;    /* heap bytes taken at creation: 0, or a multiple
+                             of 16 from min_block to arena_size (default 0) */
+    uint64_t min_block;   /* smallest block: a multiple of 16 from 32 to
+                             arena_size (default 32) */
+    int trim;             /* 1: give the heap's free top back; 0: keep it
+                             (default 0) */
+    uint64_t stamp_limit; /* tests only: renumber or compact stamps from this
+                             many on, 1 to 2^32 - 2^20 - 1; 0: the built-in
+                             limits (default 0) */
 } ma_freelist_config;
+
+/* A config holding every default. */
+ma_freelist_config ma_freelist_config_default(void);
 
 /*
  * The free-list family: boundary tags, immediate coalescing, a heap that
- * grows like the program break, and a treap index that answers every
- * policy's search in O(log n).  The instance is named "<fit>-<ao|lifo|fifo>".
+ * grows like the program break, and a search in O(log n) for every policy,
+ * each through its own index: best and worst fit keep exact-size bins found
+ * through a bitmap (linked lists in LIFO/FIFO order, pairing heaps by
+ * address in address order) and a treap for blocks of 16 KiB and more;
+ * first and next fit a 16-ary tree of size bounds over the blocks'
+ * positions in the free-list order.  An address is its block's offset + 16,
+ * so memalign can meet alignments up to arena_size / 2 (on a fresh heap,
+ * when size + alignment + min_block fits the arena), never arena_size.
+ * The instance is named "<fit>-<ao|lifo|fifo>".
  */
 ma_status ma_freelist_create(const ma_freelist_config *config,
                              ma_allocator **out);

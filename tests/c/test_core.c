@@ -177,7 +177,7 @@ static void test_buddy_corruption_detected(void)
 /* Scribble on a free block's footer: check must notice. */
 static void test_freelist_corruption_detected(void)
 {
-    ma_freelist_config c = {0};
+    ma_freelist_config c = ma_freelist_config_default();
     c.arena_size = 1 << 16;
     ma_allocator *a = NULL;
     EXPECT(ma_freelist_create(&c, &a) == MA_OK);
@@ -242,7 +242,7 @@ static void test_freelist_most_free_blocks(void)
 {
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
-            ma_freelist_config c = {0};
+            ma_freelist_config c = ma_freelist_config_default();
             c.arena_size = 4096;
             c.growth = 32;
             c.fit = fit;
@@ -300,7 +300,7 @@ static void test_freelist_deep_bin(int fit)
 {
     enum { N = 6144, H = N / 2 }; /* N * 32 bytes: 48 pages */
     static uint64_t order[H];
-    ma_freelist_config c = {0};
+    ma_freelist_config c = ma_freelist_config_default();
     c.arena_size = 1 << 20;
     c.fit = fit;
     c.order = MA_ORDER_ADDRESS;
@@ -332,6 +332,70 @@ static void test_freelist_deep_bin(int fit)
     ma_destroy(a);
 }
 
+/* ---- #14: constructor rules, replay validation, adoption ------------------- */
+
+/* Whether the calling thread's last failure message contains `text`. */
+static int said(const char *text)
+{
+    return strstr(ma_thread_error(), text) != NULL;
+}
+
+/* Every parameter out of range: MA_EINVAL, and the message names the
+ * parameter, its value and the allowed range.  No 0 means "the default". */
+static void test_create_checks_every_parameter(void)
+{
+    ma_allocator *a = (ma_allocator *)&a; /* must be set to NULL */
+    EXPECT(ma_buddy_create(1000, 16, &a) == MA_EINVAL && a == NULL);
+    EXPECT(said("arena_size must be a power of two from 1024 to 1099511627776, got 1000"));
+    EXPECT(ma_buddy_create(1024, 0, &a) == MA_EINVAL &&
+           said("min_block must be a power of two from 16 to arena_size (1024), got 0"));
+    EXPECT(ma_buddy_create(1024, 2048, &a) == MA_EINVAL && said("got 2048"));
+    EXPECT(ma_buddy_create(1024, 16, NULL) == MA_EINVAL && said("out is NULL"));
+
+    ma_freelist_config c = ma_freelist_config_default();
+    EXPECT(c.arena_size == UINT64_C(1) << 30 && c.fit == MA_FIT_BEST &&
+           c.order == MA_ORDER_ADDRESS && c.growth == 4096 && c.prealloc == 0 &&
+           c.min_block == 32 && c.trim == 0 && c.stamp_limit == 0);
+    c.arena_size = 1 << 16;
+    EXPECT(ma_freelist_create(&c, &a) == MA_OK && a != NULL);
+    ma_destroy(a);
+    static const struct {
+        int field;
+        uint64_t value;
+        const char *message;
+    } bad[] = {
+        {0, 4000, "arena_size must be a multiple of 16 from 4096 to 34359738368, got 4000"},
+        {0, 0, "arena_size must be a multiple of 16 from 4096 to 34359738368, got 0"},
+        {1, 4, "fit must be MA_FIT_BEST, _FIRST, _NEXT or _WORST (0 to 3), got 4"},
+        {2, 3, "order must be MA_ORDER_ADDRESS, _LIFO or _FIFO (0 to 2), got 3"},
+        {3, 0, "growth must be a multiple of 16 from 16 to arena_size (65536), got 0"},
+        {3, 24, "growth must be a multiple of 16 from 16 to arena_size (65536), got 24"},
+        {4, 16, "prealloc must be 0 or a multiple of 16 from min_block (32) to arena_size (65536), got 16"},
+        {5, 0, "min_block must be a multiple of 16 from 32 to arena_size (65536), got 0"},
+        {6, 2, "trim must be 0 (off) or 1 (on), got 2"},
+        {7, UINT64_C(1) << 32, "stamp_limit must be 0 (the built-in limits) or from 1 to 4293918719, got 4294967296"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ma_freelist_config b = c;
+        switch (bad[i].field) {
+        case 0: b.arena_size = bad[i].value; break;
+        case 1: b.fit = (int)bad[i].value; break;
+        case 2: b.order = (int)bad[i].value; break;
+        case 3: b.growth = bad[i].value; break;
+        case 4: b.prealloc = bad[i].value; break;
+        case 5: b.min_block = bad[i].value; break;
+        case 6: b.trim = (int)bad[i].value; break;
+        default: b.stamp_limit = bad[i].value; break;
+        }
+        a = (ma_allocator *)&a;
+        EXPECT(ma_freelist_create(&b, &a) == MA_EINVAL && a == NULL);
+        if (!said(bad[i].message))
+            fprintf(stderr, "case %zu: got \"%s\"\n", i, ma_thread_error());
+        EXPECT(said(bad[i].message));
+    }
+    EXPECT(ma_freelist_create(NULL, &a) == MA_EINVAL && said("config or out is NULL"));
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -352,7 +416,7 @@ int main(int argc, char **argv)
     test_freelist_deep_bin(MA_FIT_WORST);
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
-            ma_freelist_config c = {0};
+            ma_freelist_config c = ma_freelist_config_default();
             c.arena_size = 1 << 18;
             c.fit = fit;
             c.order = order;
@@ -363,6 +427,8 @@ int main(int argc, char **argv)
             ma_destroy(a);
         }
     }
+
+    test_create_checks_every_parameter();
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
