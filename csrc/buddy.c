@@ -624,6 +624,7 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
                        "for the block tags", (unsigned long long)b->tags_len);
     }
     b->base.heap_size_at = &b->heap;
+    b->base.allocated_at = &b->allocated;
     buddy_init_state(b);
     *out = &b->base;
     return MA_OK;

@@ -2176,6 +2176,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
              order_names[cfg->order]);
     h->base.name = h->name;
     h->base.heap_size_at = &h->heap;
+    h->base.allocated_at = &h->allocated;
     fl_init_state(h);
     *out = &h->base;
     return MA_OK;

@@ -81,9 +81,11 @@ struct ma_allocator {
     uint64_t map_len;
     ma_livetab live;
     bool closed;
-    /* Where the allocator keeps its current heap_size: the replay engine
-     * reads it after every event (no call).  Core points it at a zero. */
+    /* Where the allocator keeps its current heap_size and allocated_bytes:
+     * the replay engine reads them after an event (no call).  Core points
+     * both at a zero. */
     const uint64_t *heap_size_at;
+    const uint64_t *allocated_at;
     uint64_t requested_bytes, peak_requested;
     uint64_t mallocs, frees, reallocs, failures;
     char err[MA_ERR_LEN];
@@ -128,6 +130,10 @@ void ma_discard(void *p, uint64_t len);
 
 /* Look up a live address in the workbench record. */
 const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr);
+
+/* Make room in the record for n more live allocations, so that the next n
+ * ma_live_adopt calls cannot fail (the replay engine, before its run). */
+ma_status ma_live_reserve(ma_allocator *a, uint64_t n);
 
 /* Record a live allocation made behind core's back (the replay engine). */
 ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested);

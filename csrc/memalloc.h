@@ -249,8 +249,12 @@ enum {
 
 /*
  * A trace as parallel arrays (numpy columns on the Python side).  Ids are
- * dense, 0 <= id < n_ids.  An event on an id whose allocation failed is
- * skipped (a free) or treated as on NULL (a realloc).
+ * dense, 0 <= id < n_ids.  An allocation (malloc, calloc, memalign) must
+ * not name an id that the replay's earlier events left live: an id is live
+ * from its allocation (or a realloc while it is not live) to its free or a
+ * realloc to size 0, whether or not the allocation succeeded.  An id whose
+ * allocation failed holds no block: a free or a realloc to 0 of it ends it
+ * and does nothing else, a realloc to a size > 0 is realloc(NULL).
  */
 typedef struct ma_trace_view {
     uint64_t n_events;
@@ -280,19 +284,24 @@ typedef struct ma_sample {
 
 /*
  * What a replay measured.  The Johnstone-Wilson measures follow from it,
- * with H the heap size and L the live requested bytes after every event:
+ * with H the heap size, L the live requested bytes and A the bytes the live
+ * blocks occupy (allocated_bytes) after every event:
  *   #1 sum_heap_over_live / ratio_points - 1   (mean H/L where L > 0)
  *   #2 heap_at_max_live / max_live - 1
  *   #3 max_heap / live_at_max_heap - 1
  *   #4 max_heap / max_live - 1
+ * and internal fragmentation, at the first event where L is at its peak,
+ *      1 - max_live / allocated_at_max_live    (none when L is never > 0).
  */
 typedef struct ma_replay_result {
     uint64_t events;      /* events replayed (fewer when stopped early) */
     uint64_t failures;    /* out-of-memory results */
     uint64_t samples;     /* samples written */
-    uint64_t nanoseconds; /* wall time of the event loop */
+    uint64_t nanoseconds; /* wall time of the event loop (the checks before
+                             the first event are not timed) */
     uint64_t max_heap, max_live;
     uint64_t heap_at_max_live, live_at_max_heap;
+    uint64_t allocated_at_max_live; /* A when L first reached max_live */
     double sum_heap_over_live;
     uint64_t ratio_points;
     int stopped; /* the progress callback asked to stop */
@@ -302,14 +311,19 @@ typedef struct ma_replay_result {
  * Replay a trace through an allocator in one call, under its lock.  Samples
  * go to samples[0 .. capacity) (one every sample_every events, plus the
  * final state).  Allocations still live at the end stay allocated and are
- * known to the instance as if made one by one.  MA_EINVAL for a malformed
- * trace (the message names the event).
+ * known to the instance as if made one by one.  The whole trace is checked
+ * before the first event: MA_EINVAL for a malformed one (an id not below
+ * n_ids, an unknown kind, a memalign alignment that is not a power of two,
+ * an allocation on a live id; the message names the event), and MA_ENOMEM
+ * when there is no memory for the engine's tables, both with the instance
+ * unchanged.
  */
 ma_status ma_replay(ma_allocator *a, const ma_trace_view *trace,
                     const ma_replay_config *config, ma_sample *samples,
                     uint64_t capacity, ma_replay_result *result);
 
-/* The same events with no measurement at all: the allocator's bare cost. */
+/* The same events with no measurement at all: the allocator's bare cost
+ * (checked first in the same way). */
 ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *trace,
                          uint64_t size_scale, ma_replay_result *result);
 
