@@ -505,45 +505,37 @@ static size_t in_order(const fl *h, uint64_t limit,
     return n;
 }
 
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-struct packer {
-    uint64_t *out;
-    size_t n;
+struct restamp {
+    uint64_t k, n; /* nodes visited, nodes in all */
+    bool up;       /* FIFO: stamps rise along each bin's order */
 };
 
-static void pack_stamp(const fl *h, uint32_t x, uint32_t bin, void *ctx)
+static void restamp(const fl *h, uint32_t x, uint32_t bin, void *ctx)
 {
     (void)bin;
-    struct packer *p = ctx;
-    p->out[p->n++] = (uint64_t)node(h, x)->stamp << 32 | x;
+    struct restamp *r = ctx;
+    node(h, x)->stamp = (uint32_t)(r->up ? r->k + 1 : r->n - r->k);
+    r->k++;
 }
 
 /*
  * Node stamps are 32-bit: before they run out, renumber the free blocks
- * 1..n in stamp order.  Relative order is kept, so every key keeps its place
- * and every tree stays valid.  Amortised O(1) per stamp.  If the temporary
- * array cannot be had, try again later (the limit leaves 2^20 stamps).
+ * 1..n.  Stamps are compared only within one bin (a list kept in stamp
+ * order; the large blocks' treap, whose keys order equal sizes by stamp),
+ * so visiting every bin in its own order (in_order) and numbering the k-th
+ * node visited k + 1 (FIFO: oldest first) or n - k (LIFO, whose lists and
+ * keys run newest first, and worst-ao's unordered lists, pushed at the head
+ * like LIFO; address order keys no stamps) keeps every key in its place and
+ * every structure valid.  It needs no memory, so it cannot fail; O(n),
+ * after at least stamp_limit - n new stamps (n <= arena / (2 * min_block) +
+ * 1 < 2^30, far below the built-in limit).  A corrupt index (in_order
+ * gives up) keeps next_stamp: fl_check reports the corruption.
  */
 static void renumber_stamps(fl *h)
 {
-    uint64_t *tmp = malloc((size_t)(h->free_blocks ? h->free_blocks : 1) * sizeof *tmp);
-    if (!tmp)
-        return;
-    struct packer p = {tmp, 0};
-    if (in_order(h, h->free_blocks, pack_stamp, &p) == SIZE_MAX) {
-        free(tmp);
-        return;
-    }
-    qsort(tmp, p.n, sizeof *tmp, cmp_u64);
-    for (size_t i = 0; i < p.n; i++) /* order kept: every tree stays valid */
-        node(h, (uint32_t)tmp[i])->stamp = (uint32_t)(i + 1);
-    h->next_stamp = (uint32_t)(p.n + 1);
-    free(tmp);
+    struct restamp r = {0, h->free_blocks, h->order == MA_ORDER_FIFO};
+    if (in_order(h, h->free_blocks, restamp, &r) != SIZE_MAX)
+        h->next_stamp = (uint32_t)(h->free_blocks + 1);
 }
 
 /* ---- best and worst fit: the bins ------------------------------------------------ */

@@ -317,3 +317,23 @@ def test_bad_free_list_arguments_name_the_parameter(kwargs, param):
 def test_trim_must_be_a_bool():
     with pytest.raises(TypeError, match="trim"):
         ma.FreeList(trim="yes")
+
+
+@pytest.mark.parametrize("order, taken", [("lifo", [2, 4, 1, 5, 0, 3]), ("fifo", [3, 0, 5, 1, 4, 2])])
+def test_renumbered_stamps_keep_the_order_of_equal_large_blocks(order, taken):
+    # Six free 20 KiB blocks share the large blocks' treap, ordered by stamp;
+    # a hundred stamps taken at the top of the heap renumber the stamps
+    # (the limit is 32) several times, and best fit still takes the six in
+    # the order they were freed (LIFO: newest first).
+    with ma.FreeList(arena_size=1 << 20, fit="best", order=order, _stamp_limit=32) as a:
+        big = []
+        for _ in range(6):
+            big.append(a.malloc(20000 - 16))
+            a.malloc(16)                        # a guard
+        for i in (3, 0, 5, 1, 4, 2):
+            a.free(big[i])
+        for _ in range(50):                     # split the free top and merge it back
+            a.free(a.malloc(16))
+        a.check()
+        assert [a.malloc(20000 - 16) for _ in range(6)] == [big[i] for i in taken]
+        a.check()
