@@ -129,8 +129,9 @@ ma_freelist_config ma_freelist_config_default(void);
  * address in address order) and a treap for blocks of 16 KiB and more;
  * first and next fit a 16-ary tree of size bounds over the blocks'
  * positions in the free-list order.  An address is its block's offset + 16,
- * so memalign can meet alignments up to arena_size / 2 (on a fresh heap,
- * when size + alignment + min_block fits the arena), never arena_size.
+ * never 0, so memalign can meet alignments up to arena_size / 2 (on a fresh
+ * heap, when the heap can grow by the block + the alignment + min_block);
+ * arena_size and more are MA_ENOMEM.
  * The instance is named "<fit>-<ao|lifo|fifo>".
  */
 ma_status ma_freelist_create(const ma_freelist_config *config,
@@ -170,7 +171,9 @@ ma_status ma_calloc(ma_allocator *a, uint64_t count, uint64_t size,
 ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
                      uint64_t *new_addr);
 
-/* alignment: any power of two (values below MA_ALIGN mean MA_ALIGN). */
+/* alignment: any power of two (values below MA_ALIGN mean MA_ALIGN); one
+ * that no free or new block can meet is MA_ENOMEM (buddy: up to the arena
+ * size; the free list: up to arena_size / 2, see ma_freelist_create). */
 ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
                       uint64_t *addr);
 

@@ -2,6 +2,8 @@
 
 Block sizes: a request of n bytes takes max(32, round_up(n + 16, 16)) bytes;
 the address is the block's offset + 16."""
+import dataclasses
+
 import pytest
 
 import memalloc_py as ma
@@ -336,4 +338,30 @@ def test_renumbered_stamps_keep_the_order_of_equal_large_blocks(order, taken):
             a.free(a.malloc(16))
         a.check()
         assert [a.malloc(20000 - 16) for _ in range(6)] == [big[i] for i in taken]
+        a.check()
+
+
+@pytest.mark.parametrize("arena", [4096, 1 << 16, 1 << 20, 1 << 30])
+@pytest.mark.parametrize("name", ["best-ao", "first-lifo", "next-fifo", "worst-ao"])
+def test_memalign_meets_half_the_arena_size_on_a_fresh_heap(name, arena):
+    # An address is its block's offset + 16, never 0: the only multiple of
+    # arena_size / 2 it can be is arena_size / 2 itself (the block at
+    # arena_size / 2 - 16 after a free leading fragment), and none is a
+    # multiple of arena_size.
+    with ma.create(name, arena_size=arena) as a:
+        assert a.memalign(arena // 2, 1) == arena // 2
+        # the heap grew by the block (32) + the alignment + min_block (32), in 4 KiB steps
+        heap = -(-(arena // 2 + 64) // 4096) * 4096
+        assert a.stats().heap_size == heap <= arena
+        assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
+            (0, arena // 2 - 16, False), (arena // 2 - 16, 32, True),
+            (arena // 2 + 16, heap - arena // 2 - 16, False)]
+        a.check()
+    with ma.create(name, arena_size=arena) as a:
+        before = a.stats()
+        assert a.memalign(arena, 1) is None           # out of memory, nothing changed
+        after = a.stats()
+        assert (after.failures, after.mallocs) == (before.failures + 1, before.mallocs + 1)
+        assert dataclasses.replace(after, failures=before.failures, mallocs=before.mallocs) == before
+        assert len(a.blocks()) == 0 and after.heap_size == 0
         a.check()
