@@ -253,16 +253,15 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
         if (len - head > keep)
             munmap(base + keep, (size_t)(len - head - keep));
         a->base = base;
-        a->map_addr = base;
         a->map_len = keep;
     }
     if (live_alloc_slots(&a->live, LIVE_MIN_CAPACITY) != MA_OK) {
-        ma_unmap(a->map_addr, a->map_len);
+        ma_unmap(a->base, a->map_len);
         return ma_fail(NULL, MA_ENOMEM, "no memory for the allocation record");
     }
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         free(a->live.slots);
-        ma_unmap(a->map_addr, a->map_len);
+        ma_unmap(a->base, a->map_len);
         return ma_fail(NULL, MA_ESYS, "pthread_mutex_init failed");
     }
     return MA_OK;
@@ -273,8 +272,7 @@ void ma_base_release(ma_allocator *a)
     free(a->live.slots);
     a->live.slots = NULL;
     a->live.count = 0;
-    ma_unmap(a->map_addr, a->map_len);
-    a->map_addr = NULL;
+    ma_unmap(a->base, a->map_len);
     a->base = NULL;
 }
 

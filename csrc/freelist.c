@@ -65,10 +65,12 @@
  *   step up takes the larger of that and the group's new maximum.
  *   largest_free (stats) is made exact on demand.
  *   Stamps only grow, so LIFO and FIFO positions are used up: when the
- *   stamps in use exceed 4 * free blocks (and pt_floor), or come within 8 of
- *   pcap, every free block is renumbered 0 .. n-1 in order (compaction, at
- *   the start of an operation; amortised O(1): it follows at least 3n new
- *   stamps).  pcap >= 2 * (the most free blocks the arena can hold) + 64.
+ *   stamps in use reach 4 * free blocks + 64 (and pt_floor), or come within
+ *   8 of pcap, every free block is renumbered 0 .. n-1 in order (compaction,
+ *   at the start of an operation; amortised O(1): of the p stamps it
+ *   compacts, at least half were taken, or their blocks taken out of the
+ *   index, since the last compaction).  pcap is 2 * (the most free blocks
+ *   the arena can hold) + 64, rounded up to a multiple of 64.
  *   The arrays are one reservation of address space (pages are touched only
  *   where positions are used); metadata_bytes counts the part in use.
  *

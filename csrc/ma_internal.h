@@ -77,8 +77,7 @@ struct ma_allocator {
     pthread_mutex_t lock;
     unsigned char *base;  /* the arena: base[0 .. arena_size) */
     uint64_t arena_size;
-    void *map_addr;       /* what mmap returned (base is aligned inside it) */
-    uint64_t map_len;
+    uint64_t map_len;     /* bytes mapped from base (whole pages) */
     ma_livetab live;
     bool closed;
     /* Where the allocator keeps its current heap_size and allocated_bytes:
