@@ -592,17 +592,21 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
                           ma_allocator **out)
 {
     if (!out)
-        return MA_EINVAL;
+        return ma_fail(NULL, MA_EINVAL, "ma_buddy_create: out is NULL");
     *out = NULL;
-    if (min_block == 0)
-        min_block = MA_ALIGN;
-    if (!ma_is_pow2(arena_size) || arena_size < MIN_ARENA ||
-        arena_size > MAX_ARENA || !ma_is_pow2(min_block) ||
-        min_block < MA_ALIGN || min_block > arena_size)
-        return MA_EINVAL;
+    if (!ma_is_pow2(arena_size) || arena_size < MIN_ARENA || arena_size > MAX_ARENA)
+        return ma_fail(NULL, MA_EINVAL, "arena_size must be a power of two "
+                       "from %llu to %llu, got %llu",
+                       (unsigned long long)MIN_ARENA, (unsigned long long)MAX_ARENA,
+                       (unsigned long long)arena_size);
+    if (!ma_is_pow2(min_block) || min_block < MA_ALIGN || min_block > arena_size)
+        return ma_fail(NULL, MA_EINVAL, "min_block must be a power of two "
+                       "from %u to arena_size (%llu), got %llu", MA_ALIGN,
+                       (unsigned long long)arena_size,
+                       (unsigned long long)min_block);
     buddy *b = calloc(1, sizeof *b);
     if (!b)
-        return MA_ENOMEM;
+        return ma_fail(NULL, MA_ENOMEM, "no memory for the instance");
     /* Align the arena to its size: offsets and pointers align alike. */
     ma_status st = ma_base_init(&b->base, &buddy_ops, arena_size, arena_size);
     if (st != MA_OK) {
@@ -616,9 +620,11 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
     b->tags = ma_map_zero(b->tags_len);
     if (!b->tags) {
         ma_destroy(&b->base);
-        return MA_ESYS;
+        return ma_fail(NULL, MA_ESYS, "mmap refused to reserve %llu bytes "
+                       "for the block tags", (unsigned long long)b->tags_len);
     }
     b->base.heap_size_at = &b->heap;
+    b->base.allocated_at = &b->allocated;
     buddy_init_state(b);
     *out = &b->base;
     return MA_OK;

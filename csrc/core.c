@@ -146,14 +146,18 @@ static void live_put(ma_livetab *t, uint64_t addr, uint64_t requested)
     t->count++;
 }
 
-/* Make room for one more entry (keeps the load at most 70%). */
-static ma_status live_reserve(ma_livetab *t)
+/* Make room for n more entries (keeps the load at most 70%). */
+static ma_status live_reserve(ma_livetab *t, uint64_t n)
 {
-    uint64_t cap = t->mask + 1;
-    if ((t->count + 1) * 10 <= cap * 7)
+    uint64_t cap = t->mask + 1, want = t->count + n, bigger_cap = cap;
+    if (n > (UINT64_C(1) << 58) - t->count)
+        return MA_ENOMEM;
+    while (want * 10 > bigger_cap * 7)
+        bigger_cap *= 2;
+    if (bigger_cap == cap)
         return MA_OK;
     ma_livetab bigger;
-    if (live_alloc_slots(&bigger, cap * 2) != MA_OK)
+    if (live_alloc_slots(&bigger, bigger_cap) != MA_OK)
         return MA_ENOMEM;
     for (uint64_t i = 0; i < cap; i++)
         if (t->slots[i].addr != MA_NULL)
@@ -200,9 +204,17 @@ static void live_remove(ma_livetab *t, const ma_live_entry *e)
     t->count--;
 }
 
+ma_status ma_live_reserve(ma_allocator *a, uint64_t n)
+{
+    if (live_reserve(&a->live, n) != MA_OK)
+        return ma_fail(a, MA_ENOMEM, "no memory for the allocation record of "
+                       "%llu more blocks", (unsigned long long)n);
+    return MA_OK;
+}
+
 ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested)
 {
-    if (live_reserve(&a->live) != MA_OK)
+    if (live_reserve(&a->live, 1) != MA_OK)
         return ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
     live_put(&a->live, addr, requested);
     return MA_OK;
@@ -216,10 +228,11 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     uint64_t ps = ma_page_size();
     if (align < ps)
         align = ps;
-    static const uint64_t no_heap = 0;
+    static const uint64_t none = 0;
     a->ops = ops;
     a->name = ops->name;
-    a->heap_size_at = &no_heap;
+    a->heap_size_at = &none;
+    a->allocated_at = &none;
     a->arena_size = arena_size;
     a->err[0] = '\0';
     if (arena_size) {
@@ -240,16 +253,15 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
         if (len - head > keep)
             munmap(base + keep, (size_t)(len - head - keep));
         a->base = base;
-        a->map_addr = base;
         a->map_len = keep;
     }
     if (live_alloc_slots(&a->live, LIVE_MIN_CAPACITY) != MA_OK) {
-        ma_unmap(a->map_addr, a->map_len);
+        ma_unmap(a->base, a->map_len);
         return ma_fail(NULL, MA_ENOMEM, "no memory for the allocation record");
     }
     if (pthread_mutex_init(&a->lock, NULL) != 0) {
         free(a->live.slots);
-        ma_unmap(a->map_addr, a->map_len);
+        ma_unmap(a->base, a->map_len);
         return ma_fail(NULL, MA_ESYS, "pthread_mutex_init failed");
     }
     return MA_OK;
@@ -260,8 +272,7 @@ void ma_base_release(ma_allocator *a)
     free(a->live.slots);
     a->live.slots = NULL;
     a->live.count = 0;
-    ma_unmap(a->map_addr, a->map_len);
-    a->map_addr = NULL;
+    ma_unmap(a->base, a->map_len);
     a->base = NULL;
 }
 
@@ -313,7 +324,7 @@ static ma_status do_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
     if (size > MA_MAX_REQUEST || alignment > MA_MAX_REQUEST)
         st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
                      (unsigned long long)size);
-    else if (live_reserve(&a->live) != MA_OK)
+    else if (live_reserve(&a->live, 1) != MA_OK)
         st = ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
     else
         st = a->ops->memalign(a, alignment, size, addr);

@@ -65,10 +65,12 @@
  *   step up takes the larger of that and the group's new maximum.
  *   largest_free (stats) is made exact on demand.
  *   Stamps only grow, so LIFO and FIFO positions are used up: when the
- *   stamps in use exceed 4 * free blocks (and pt_floor), or come within 8 of
- *   pcap, every free block is renumbered 0 .. n-1 in order (compaction, at
- *   the start of an operation; amortised O(1): it follows at least 3n new
- *   stamps).  pcap >= 2 * (the most free blocks the arena can hold) + 64.
+ *   stamps in use reach 4 * free blocks + 64 (and pt_floor), or come within
+ *   8 of pcap, every free block is renumbered 0 .. n-1 in order (compaction,
+ *   at the start of an operation; amortised O(1): of the p stamps it
+ *   compacts, at least half were taken, or their blocks taken out of the
+ *   index, since the last compaction).  pcap is 2 * (the most free blocks
+ *   the arena can hold) + 64, rounded up to a multiple of 64.
  *   The arrays are one reservation of address space (pages are touched only
  *   where positions are used); metadata_bytes counts the part in use.
  *
@@ -505,45 +507,37 @@ static size_t in_order(const fl *h, uint64_t limit,
     return n;
 }
 
-static int cmp_u64(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-struct packer {
-    uint64_t *out;
-    size_t n;
+struct restamp {
+    uint64_t k, n; /* nodes visited, nodes in all */
+    bool up;       /* FIFO: stamps rise along each bin's order */
 };
 
-static void pack_stamp(const fl *h, uint32_t x, uint32_t bin, void *ctx)
+static void restamp(const fl *h, uint32_t x, uint32_t bin, void *ctx)
 {
     (void)bin;
-    struct packer *p = ctx;
-    p->out[p->n++] = (uint64_t)node(h, x)->stamp << 32 | x;
+    struct restamp *r = ctx;
+    node(h, x)->stamp = (uint32_t)(r->up ? r->k + 1 : r->n - r->k);
+    r->k++;
 }
 
 /*
  * Node stamps are 32-bit: before they run out, renumber the free blocks
- * 1..n in stamp order.  Relative order is kept, so every key keeps its place
- * and every tree stays valid.  Amortised O(1) per stamp.  If the temporary
- * array cannot be had, try again later (the limit leaves 2^20 stamps).
+ * 1..n.  Stamps are compared only within one bin (a list kept in stamp
+ * order; the large blocks' treap, whose keys order equal sizes by stamp),
+ * so visiting every bin in its own order (in_order) and numbering the k-th
+ * node visited k + 1 (FIFO: oldest first) or n - k (LIFO, whose lists and
+ * keys run newest first, and worst-ao's unordered lists, pushed at the head
+ * like LIFO; address order keys no stamps) keeps every key in its place and
+ * every structure valid.  It needs no memory, so it cannot fail; O(n),
+ * after at least stamp_limit - n new stamps (n <= arena / (2 * min_block) +
+ * 1 < 2^30, far below the built-in limit).  A corrupt index (in_order
+ * gives up) keeps next_stamp: fl_check reports the corruption.
  */
 static void renumber_stamps(fl *h)
 {
-    uint64_t *tmp = malloc((size_t)(h->free_blocks ? h->free_blocks : 1) * sizeof *tmp);
-    if (!tmp)
-        return;
-    struct packer p = {tmp, 0};
-    if (in_order(h, h->free_blocks, pack_stamp, &p) == SIZE_MAX) {
-        free(tmp);
-        return;
-    }
-    qsort(tmp, p.n, sizeof *tmp, cmp_u64);
-    for (size_t i = 0; i < p.n; i++) /* order kept: every tree stays valid */
-        node(h, (uint32_t)tmp[i])->stamp = (uint32_t)(i + 1);
-    h->next_stamp = (uint32_t)(p.n + 1);
-    free(tmp);
+    struct restamp r = {0, h->free_blocks, h->order == MA_ORDER_FIFO};
+    if (in_order(h, h->free_blocks, restamp, &r) != SIZE_MAX)
+        h->next_stamp = (uint32_t)(h->free_blocks + 1);
 }
 
 /* ---- best and worst fit: the bins ------------------------------------------------ */
@@ -1408,7 +1402,7 @@ static ma_status grow(fl *h, uint64_t need, pick *out)
         have = *hdr(h, h->heap - 8);
         top = h->heap - have;
     }
-    uint64_t inc = need > have ? ma_round_up(need - have, h->growth) : 0;
+    uint64_t inc = need > have ? ma_round_up_step(need - have, h->growth) : 0;
     if (inc > h->base.arena_size - h->heap)
         return ma_fail(&h->base, MA_ENOMEM, "the heap cannot grow by %llu "
                        "bytes: %llu of the arena's %llu are in use",
@@ -1435,7 +1429,7 @@ static void maybe_trim(fl *h)
     if (!h->trim || !h->top_free)
         return;
     uint64_t size = *hdr(h, h->heap - 8), top = h->heap - size;
-    uint64_t keep = ma_round_up(top, h->growth);
+    uint64_t keep = ma_round_up_step(top, h->growth);
     if (keep < h->prealloc)
         keep = h->prealloc;
     while (keep > top && keep - top < h->min_block)
@@ -2074,27 +2068,73 @@ static const ma_ops freelist_ops = {
 static const char *const fit_names[] = {"best", "first", "next", "worst"};
 static const char *const order_names[] = {"ao", "lifo", "fifo"};
 
+ma_freelist_config ma_freelist_config_default(void)
+{
+    ma_freelist_config c = {
+        .arena_size = UINT64_C(1) << 30,
+        .fit = MA_FIT_BEST,
+        .order = MA_ORDER_ADDRESS,
+        .growth = 4096,
+        .prealloc = 0,
+        .min_block = 32,
+        .trim = 0,
+        .stamp_limit = 0,
+    };
+    return c;
+}
+
+/* Every field of a config in its range; MA_EINVAL names the first that is not. */
+static ma_status check_config(const ma_freelist_config *c)
+{
+    unsigned long long arena = c->arena_size;
+    if ((c->arena_size & 15) || c->arena_size < 4096 || c->arena_size > MAX_ARENA)
+        return ma_fail(NULL, MA_EINVAL, "arena_size must be a multiple of 16 "
+                       "from 4096 to %llu, got %llu",
+                       (unsigned long long)MAX_ARENA, arena);
+    if (c->fit < MA_FIT_BEST || c->fit > MA_FIT_WORST)
+        return ma_fail(NULL, MA_EINVAL, "fit must be MA_FIT_BEST, _FIRST, "
+                       "_NEXT or _WORST (0 to 3), got %d", c->fit);
+    if (c->order < MA_ORDER_ADDRESS || c->order > MA_ORDER_FIFO)
+        return ma_fail(NULL, MA_EINVAL, "order must be MA_ORDER_ADDRESS, "
+                       "_LIFO or _FIFO (0 to 2), got %d", c->order);
+    if ((c->growth & 15) || c->growth < 16 || c->growth > c->arena_size)
+        return ma_fail(NULL, MA_EINVAL, "growth must be a multiple of 16 from "
+                       "16 to arena_size (%llu), got %llu", arena,
+                       (unsigned long long)c->growth);
+    if ((c->min_block & 15) || c->min_block < 32 || c->min_block > c->arena_size)
+        return ma_fail(NULL, MA_EINVAL, "min_block must be a multiple of 16 "
+                       "from 32 to arena_size (%llu), got %llu", arena,
+                       (unsigned long long)c->min_block);
+    if (c->prealloc && ((c->prealloc & 15) || c->prealloc < c->min_block ||
+                        c->prealloc > c->arena_size))
+        return ma_fail(NULL, MA_EINVAL, "prealloc must be 0 or a multiple of "
+                       "16 from min_block (%llu) to arena_size (%llu), got %llu",
+                       (unsigned long long)c->min_block, arena,
+                       (unsigned long long)c->prealloc);
+    if (c->trim != 0 && c->trim != 1)
+        return ma_fail(NULL, MA_EINVAL, "trim must be 0 (off) or 1 (on), got %d",
+                       c->trim);
+    if (c->stamp_limit > STAMP_LIMIT)
+        return ma_fail(NULL, MA_EINVAL, "stamp_limit must be 0 (the built-in "
+                       "limits) or from 1 to %llu, got %llu",
+                       (unsigned long long)STAMP_LIMIT,
+                       (unsigned long long)c->stamp_limit);
+    return MA_OK;
+}
+
 ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
 {
     if (!out || !cfg)
-        return MA_EINVAL;
+        return ma_fail(NULL, MA_EINVAL, "ma_freelist_create: config or out is NULL");
     *out = NULL;
-    uint64_t growth = cfg->growth ? cfg->growth : 4096;
-    uint64_t min_block = cfg->min_block ? cfg->min_block : 32;
-    if (cfg->arena_size < 4096 || cfg->arena_size > MAX_ARENA ||
-        (cfg->arena_size & 15) || cfg->fit < MA_FIT_BEST ||
-        cfg->fit > MA_FIT_WORST || cfg->order < MA_ORDER_ADDRESS ||
-        cfg->order > MA_ORDER_FIFO || (growth & 15) ||
-        growth > cfg->arena_size || (min_block & 15) || min_block < 32 ||
-        min_block > cfg->arena_size || (cfg->prealloc & 15) ||
-        cfg->prealloc > cfg->arena_size ||
-        (cfg->prealloc && cfg->prealloc < min_block))
-        return MA_EINVAL;
+    ma_status st = check_config(cfg);
+    if (st != MA_OK)
+        return st;
+    uint64_t growth = cfg->growth, min_block = cfg->min_block;
     fl *h = calloc(1, sizeof *h);
     if (!h)
-        return MA_ENOMEM;
-    ma_status st = ma_base_init(&h->base, &freelist_ops, cfg->arena_size,
-                                ma_page_size());
+        return ma_fail(NULL, MA_ENOMEM, "no memory for the instance");
+    st = ma_base_init(&h->base, &freelist_ops, cfg->arena_size, ma_page_size());
     if (st != MA_OK) {
         free(h);
         return st;
@@ -2108,8 +2148,7 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     h->min_block = min_block;
     h->prealloc = cfg->prealloc;
     h->trim = cfg->trim != 0;
-    h->stamp_limit = cfg->stamp_limit && cfg->stamp_limit < STAMP_LIMIT
-                         ? cfg->stamp_limit : STAMP_LIMIT;
+    h->stamp_limit = cfg->stamp_limit ? (uint32_t)cfg->stamp_limit : STAMP_LIMIT;
     h->pt_floor = cfg->stamp_limit ? cfg->stamp_limit : PT_FLOOR;
     bool mapped;
     if (h->kind == IX_BINS) {
@@ -2124,12 +2163,14 @@ ma_status ma_freelist_create(const ma_freelist_config *cfg, ma_allocator **out)
     }
     if (!mapped) {
         ma_destroy(&h->base);
-        return MA_ESYS;
+        return ma_fail(NULL, MA_ESYS, "mmap refused to reserve address space "
+                       "for the free-block index");
     }
     snprintf(h->name, sizeof h->name, "%s-%s", fit_names[cfg->fit],
              order_names[cfg->order]);
     h->base.name = h->name;
     h->base.heap_size_at = &h->heap;
+    h->base.allocated_at = &h->allocated;
     fl_init_state(h);
     *out = &h->base;
     return MA_OK;

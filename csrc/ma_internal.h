@@ -77,13 +77,14 @@ struct ma_allocator {
     pthread_mutex_t lock;
     unsigned char *base;  /* the arena: base[0 .. arena_size) */
     uint64_t arena_size;
-    void *map_addr;       /* what mmap returned (base is aligned inside it) */
-    uint64_t map_len;
+    uint64_t map_len;     /* bytes mapped from base (whole pages) */
     ma_livetab live;
     bool closed;
-    /* Where the allocator keeps its current heap_size: the replay engine
-     * reads it after every event (no call).  Core points it at a zero. */
+    /* Where the allocator keeps its current heap_size and allocated_bytes:
+     * the replay engine reads them after an event (no call).  Core points
+     * both at a zero. */
     const uint64_t *heap_size_at;
+    const uint64_t *allocated_at;
     uint64_t requested_bytes, peak_requested;
     uint64_t mallocs, frees, reallocs, failures;
     char err[MA_ERR_LEN];
@@ -129,6 +130,10 @@ void ma_discard(void *p, uint64_t len);
 /* Look up a live address in the workbench record. */
 const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr);
 
+/* Make room in the record for n more live allocations, so that the next n
+ * ma_live_adopt calls cannot fail (the replay engine, before its run). */
+ma_status ma_live_reserve(ma_allocator *a, uint64_t n);
+
 /* Record a live allocation made behind core's back (the replay engine). */
 ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested);
 
@@ -157,9 +162,20 @@ static inline unsigned ma_ceil_log2(uint64_t x)
     return x <= 1 ? 0u : 64u - (unsigned)__builtin_clzll(x - 1);
 }
 
+/* x rounded up to a multiple of `align`, which must be a power of two
+ * (page sizes, alignments, 16): a mask, no division. */
 static inline uint64_t ma_round_up(uint64_t x, uint64_t align)
 {
     return (x + align - 1) & ~(align - 1);
+}
+
+/* x rounded up to a multiple of any step > 0 (the free-list heap's growth
+ * step, which need not be a power of two); saturates at the largest
+ * multiple of step that fits in 64 bits. */
+static inline uint64_t ma_round_up_step(uint64_t x, uint64_t step)
+{
+    uint64_t q = x / step + (x % step != 0);
+    return q > UINT64_MAX / step ? UINT64_MAX / step * step : q * step;
 }
 
 #endif /* MA_INTERNAL_H */

@@ -81,8 +81,14 @@ typedef int (*ma_walk_fn)(const ma_block *block, void *context);
 /* ---- Creating allocators ------------------------------------------------ */
 
 /*
+ * The create functions check every parameter: a value out of its range is
+ * MA_EINVAL, and ma_thread_error() names the parameter, the value and the
+ * allowed range.  No parameter takes 0 to mean "the default".
+ */
+
+/*
  * Binary buddy.  arena_size: a power of two from 1 KiB to 1 TiB;
- * min_block: a power of two, at least 16 and at most arena_size (0 = 16).
+ * min_block: a power of two from 16 to arena_size.
  */
 ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
                           ma_allocator **out);
@@ -91,21 +97,42 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
 enum { MA_FIT_BEST = 0, MA_FIT_FIRST = 1, MA_FIT_NEXT = 2, MA_FIT_WORST = 3 };
 enum { MA_ORDER_ADDRESS = 0, MA_ORDER_LIFO = 1, MA_ORDER_FIFO = 2 };
 
+/* The free list's options: start from ma_freelist_config_default() (the
+ * defaults below, which the Python FreeList shares) and change fields. */
 typedef struct ma_freelist_config {
-    uint64_t arena_size;  /* address space reserved: 4 KiB to 32 GiB, x16 */
-    int fit;              /* MA_FIT_* */
-    int order;            /* MA_ORDER_* */
-    uint64_t growth;      /* heap growth step, a multiple of 16 (0: 4096) */
-    uint64_t prealloc;    /* heap bytes taken at creation, 0 or >= min_block */
-    uint64_t min_block;   /* a multiple of 16, at least 32 (0: 32) */
-    int trim;             /* give the heap's free top back (non-zero: on) */
-    uint32_t stamp_limit; /* tests only: renumber or compact stamps from this many on (0: the defaults) */
+    uint64_t arena_size;  /* address space reserved: a multiple of 16 from
+                             4 KiB to 32 GiB (default 1 GiB) */
+    int fit;              /* MA_FIT_* (default MA_FIT_BEST) */
+    int order;            /* MA_ORDER_* (default MA_ORDER_ADDRESS) */
+    uint64_t growth;      /* heap growth step: a multiple of 16 from 16 to
+                             arena_size, not necessarily a power of two
+                             (default 4096) */
+    uint64_t prealloc;    /* heap bytes taken at creation: 0, or a multiple
+                             of 16 from min_block to arena_size (default 0) */
+    uint64_t min_block;   /* smallest block: a multiple of 16 from 32 to
+                             arena_size (default 32) */
+    int trim;             /* 1: give the heap's free top back; 0: keep it
+                             (default 0) */
+    uint64_t stamp_limit; /* tests only: renumber or compact stamps from this
+                             many on, 1 to 2^32 - 2^20 - 1; 0: the built-in
+                             limits (default 0) */
 } ma_freelist_config;
+
+/* A config holding every default. */
+ma_freelist_config ma_freelist_config_default(void);
 
 /*
  * The free-list family: boundary tags, immediate coalescing, a heap that
- * grows like the program break, and a treap index that answers every
- * policy's search in O(log n).  The instance is named "<fit>-<ao|lifo|fifo>".
+ * grows like the program break, and a search in O(log n) for every policy,
+ * each through its own index: best and worst fit keep exact-size bins found
+ * through a bitmap (linked lists in LIFO/FIFO order, pairing heaps by
+ * address in address order) and a treap for blocks of 16 KiB and more;
+ * first and next fit a 16-ary tree of size bounds over the blocks'
+ * positions in the free-list order.  An address is its block's offset + 16,
+ * never 0, so memalign can meet alignments up to arena_size / 2 (on a fresh
+ * heap, when the heap can grow by the block + the alignment + min_block);
+ * arena_size and more are MA_ENOMEM.
+ * The instance is named "<fit>-<ao|lifo|fifo>".
  */
 ma_status ma_freelist_create(const ma_freelist_config *config,
                              ma_allocator **out);
@@ -144,7 +171,9 @@ ma_status ma_calloc(ma_allocator *a, uint64_t count, uint64_t size,
 ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
                      uint64_t *new_addr);
 
-/* alignment: any power of two (values below MA_ALIGN mean MA_ALIGN). */
+/* alignment: any power of two (values below MA_ALIGN mean MA_ALIGN); one
+ * that no free or new block can meet is MA_ENOMEM (buddy: up to the arena
+ * size; the free list: up to arena_size / 2, see ma_freelist_create). */
 ma_status ma_memalign(ma_allocator *a, uint64_t alignment, uint64_t size,
                       uint64_t *addr);
 
@@ -223,8 +252,12 @@ enum {
 
 /*
  * A trace as parallel arrays (numpy columns on the Python side).  Ids are
- * dense, 0 <= id < n_ids.  An event on an id whose allocation failed is
- * skipped (a free) or treated as on NULL (a realloc).
+ * dense, 0 <= id < n_ids.  An allocation (malloc, calloc, memalign) must
+ * not name an id that the replay's earlier events left live: an id is live
+ * from its allocation (or a realloc while it is not live) to its free or a
+ * realloc to size 0, whether or not the allocation succeeded.  An id whose
+ * allocation failed holds no block: a free or a realloc to 0 of it ends it
+ * and does nothing else, a realloc to a size > 0 is realloc(NULL).
  */
 typedef struct ma_trace_view {
     uint64_t n_events;
@@ -254,19 +287,24 @@ typedef struct ma_sample {
 
 /*
  * What a replay measured.  The Johnstone-Wilson measures follow from it,
- * with H the heap size and L the live requested bytes after every event:
+ * with H the heap size, L the live requested bytes and A the bytes the live
+ * blocks occupy (allocated_bytes) after every event:
  *   #1 sum_heap_over_live / ratio_points - 1   (mean H/L where L > 0)
  *   #2 heap_at_max_live / max_live - 1
  *   #3 max_heap / live_at_max_heap - 1
  *   #4 max_heap / max_live - 1
+ * and internal fragmentation, at the first event where L is at its peak,
+ *      1 - max_live / allocated_at_max_live    (none when L is never > 0).
  */
 typedef struct ma_replay_result {
     uint64_t events;      /* events replayed (fewer when stopped early) */
     uint64_t failures;    /* out-of-memory results */
     uint64_t samples;     /* samples written */
-    uint64_t nanoseconds; /* wall time of the event loop */
+    uint64_t nanoseconds; /* wall time of the event loop (the checks before
+                             the first event are not timed) */
     uint64_t max_heap, max_live;
     uint64_t heap_at_max_live, live_at_max_heap;
+    uint64_t allocated_at_max_live; /* A when L first reached max_live */
     double sum_heap_over_live;
     uint64_t ratio_points;
     int stopped; /* the progress callback asked to stop */
@@ -276,14 +314,19 @@ typedef struct ma_replay_result {
  * Replay a trace through an allocator in one call, under its lock.  Samples
  * go to samples[0 .. capacity) (one every sample_every events, plus the
  * final state).  Allocations still live at the end stay allocated and are
- * known to the instance as if made one by one.  MA_EINVAL for a malformed
- * trace (the message names the event).
+ * known to the instance as if made one by one.  The whole trace is checked
+ * before the first event: MA_EINVAL for a malformed one (an id not below
+ * n_ids, an unknown kind, a memalign alignment that is not a power of two,
+ * an allocation on a live id; the message names the event), and MA_ENOMEM
+ * when there is no memory for the engine's tables, both with the instance
+ * unchanged.
  */
 ma_status ma_replay(ma_allocator *a, const ma_trace_view *trace,
                     const ma_replay_config *config, ma_sample *samples,
                     uint64_t capacity, ma_replay_result *result);
 
-/* The same events with no measurement at all: the allocator's bare cost. */
+/* The same events with no measurement at all: the allocator's bare cost
+ * (checked first in the same way). */
 ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *trace,
                          uint64_t size_scale, ma_replay_result *result);
 

@@ -9,11 +9,16 @@
  * `sample_every` events it writes the full statistics into a caller-provided
  * array.  Out-of-memory results are counted, not fatal.
  *
- * Core's record of live allocations is not touched per event (that would be
- * a hash operation per event); the allocations still live at the end are
- * adopted into it, so afterwards the instance is exactly as if the events
- * had been made one by one through ma_malloc/ma_free/...  The operation
- * counters and requested_bytes are kept current during the run.
+ * Before the first event the whole trace is checked (check_trace: one pass
+ * with a bit per id), so that a malformed trace is refused with the
+ * instance unchanged, and the event loop needs no checks of its own.  The
+ * same pass counts the most ids live at once, for which core's record of
+ * live allocations then reserves room.  That record is not touched per
+ * event (that would be a hash operation per event); the allocations still
+ * live at the end are adopted into it, which cannot fail, so afterwards the
+ * instance is exactly as if the events had been made one by one through
+ * ma_malloc/ma_free/...  The operation counters and requested_bytes are
+ * kept current during the run.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime, posix_memalign */
@@ -39,8 +44,12 @@ static inline uint64_t scaled(uint64_t size, uint64_t scale)
     return size > UINT64_MAX / scale ? UINT64_MAX : size * scale;
 }
 
+/* The address of an id whose allocation failed: live for the lifetime
+ * rules, but it holds no block (no address is this high). */
+#define FAILED (MA_NULL - 1)
+
 struct id_slot {
-    uint64_t addr; /* MA_NULL when not live */
+    uint64_t addr; /* MA_NULL when not live, FAILED, else the block */
     uint64_t req;  /* requested bytes */
 };
 
@@ -52,6 +61,83 @@ typedef struct engine {
     uint64_t nlive;   /* live allocations made by this run */
     uint64_t failures;
 } engine;
+
+/*
+ * Check the whole trace before anything happens: every id below n_ids, every
+ * kind known, every memalign alignment a power of two, and no allocation on
+ * an id that is live.  An id is live from its allocation (or a realloc
+ * while not live) to its free or realloc to 0, as the engine sees it: an
+ * id whose allocation failed counts as live (FAILED), so this pass and the
+ * run agree exactly.  *most: the most ids live at once; *end: live at the
+ * end.  `a` (NULL for the libc replay) receives the message too.
+ */
+static ma_status check_trace(ma_allocator *a, const ma_trace_view *t,
+                             uint64_t *most, uint64_t *end)
+{
+    uint64_t *live = calloc((size_t)(t->n_ids / 64 + 1), sizeof *live);
+    if (!live)
+        return ma_fail(a, MA_ENOMEM, "no memory to check a trace of %llu ids",
+                       (unsigned long long)t->n_ids);
+    ma_status st = MA_OK;
+    uint64_t n = 0, max = 0;
+    for (uint64_t i = 0; i < t->n_events && st == MA_OK; i++) {
+        uint32_t id = t->id[i];
+        unsigned op = t->op[i];
+        if (id >= t->n_ids) {
+            st = ma_fail(a, MA_EINVAL, "event %llu: id %u is not below n_ids "
+                         "(%llu)", (unsigned long long)i, id,
+                         (unsigned long long)t->n_ids);
+            break;
+        }
+        uint64_t *w = &live[id >> 6], bit = UINT64_C(1) << (id & 63);
+        bool on = (*w & bit) != 0;
+        switch (op) {
+        case MA_EV_MEMALIGN:
+            if (!ma_is_pow2(t->arg[i])) {
+                st = ma_fail(a, MA_EINVAL, "event %llu: alignment %llu is not a "
+                             "power of two", (unsigned long long)i,
+                             (unsigned long long)t->arg[i]);
+                break;
+            }
+            /* fall through */
+        case MA_EV_MALLOC:
+        case MA_EV_CALLOC:
+            if (on) {
+                st = ma_fail(a, MA_EINVAL, "event %llu: id %u is already live",
+                             (unsigned long long)i, id);
+                break;
+            }
+            *w |= bit;
+            n++;
+            break;
+        case MA_EV_REALLOC:
+            if (!on) {
+                *w |= bit;
+                n++;
+            } else if (t->size[i] == 0) {
+                *w &= ~bit;
+                n--;
+            }
+            break;
+        case MA_EV_FREE:
+            if (on) {
+                *w &= ~bit;
+                n--;
+            }
+            break;
+        default:
+            st = ma_fail(a, MA_EINVAL, "event %llu: unknown event kind %u",
+                         (unsigned long long)i, op);
+            break;
+        }
+        if (n > max)
+            max = n;
+    }
+    free(live);
+    *most = max;
+    *end = n;
+    return st;
+}
 
 static ma_status engine_init(engine *e, ma_allocator *a,
                              const ma_trace_view *t, uint64_t scale)
@@ -71,15 +157,14 @@ static ma_status engine_init(engine *e, ma_allocator *a,
     return MA_OK;
 }
 
-/* Hand the run's live allocations to core's record; free the tables. */
-static ma_status engine_finish(engine *e)
+/* Hand the run's live allocations to core's record (its room was reserved
+ * before the run: this cannot fail); free the tables. */
+static void engine_finish(engine *e)
 {
-    ma_status st = MA_OK;
     for (uint64_t i = 0; i < e->t->n_ids; i++)
-        if (e->ids[i].addr != MA_NULL && st == MA_OK)
-            st = ma_live_adopt(e->a, e->ids[i].addr, e->ids[i].req);
+        if (e->ids[i].addr < FAILED)
+            ma_live_adopt(e->a, e->ids[i].addr, e->ids[i].req);
     free(e->ids);
-    return st;
 }
 
 /* Prefix the allocator's own message with the event number. */
@@ -114,7 +199,7 @@ static ma_status allocate(engine *e, uint64_t i, uint32_t id, uint64_t align,
         add_live(a, size, 0);
         return MA_OK;
     }
-    e->ids[id].addr = MA_NULL;
+    e->ids[id].addr = FAILED;
     if (st != MA_ENOMEM)
         return event_error(a, i, st);
     a->failures++;
@@ -138,47 +223,36 @@ static ma_status release(engine *e, uint64_t i, uint32_t id)
 /* Events between prefetching an id's slot and using it. */
 #define PREFETCH_AHEAD 8
 
-/* One event.  MA_OK also when the allocator ran out of memory. */
+/* One event of a checked trace (check_trace).  MA_OK also when the
+ * allocator ran out of memory. */
 static inline ma_status step(engine *e, uint64_t i)
 {
     const ma_trace_view *t = e->t;
     ma_allocator *a = e->a;
-    if (i + PREFETCH_AHEAD < t->n_events) {
-        uint32_t ahead = t->id[i + PREFETCH_AHEAD];
-        if (ahead < t->n_ids)
-            __builtin_prefetch(&e->ids[ahead], 1);
-    }
+    if (i + PREFETCH_AHEAD < t->n_events)
+        __builtin_prefetch(&e->ids[t->id[i + PREFETCH_AHEAD]], 1);
     uint32_t id = t->id[i];
     unsigned op = t->op[i];
-    if (id >= t->n_ids)
-        return ma_fail(a, MA_EINVAL, "event %llu: id %u is not below n_ids "
-                       "(%llu)", (unsigned long long)i, id,
-                       (unsigned long long)t->n_ids);
     uint64_t size = scaled(t->size[i], e->scale);
     switch (op) {
     case MA_EV_MALLOC:
-    case MA_EV_CALLOC:
+        return allocate(e, i, id, MA_ALIGN, size, false);
+    case MA_EV_CALLOC: {
+        uint64_t count = t->arg[i];
+        size = size && count > UINT64_MAX / size ? UINT64_MAX : size * count;
+        return allocate(e, i, id, MA_ALIGN, size, true);
+    }
     case MA_EV_MEMALIGN: {
-        if (e->ids[id].addr != MA_NULL)
-            return ma_fail(a, MA_EINVAL, "event %llu: id %u is already live",
-                           (unsigned long long)i, id);
-        uint64_t align = MA_ALIGN;
-        if (op == MA_EV_CALLOC) {
-            uint64_t count = t->arg[i];
-            size = size && count > UINT64_MAX / size ? UINT64_MAX : size * count;
-        } else if (op == MA_EV_MEMALIGN) {
-            align = t->arg[i];
-            if (!ma_is_pow2(align))
-                return ma_fail(a, MA_EINVAL, "event %llu: alignment %llu is "
-                               "not a power of two", (unsigned long long)i,
-                               (unsigned long long)align);
-            if (align < MA_ALIGN)
-                align = MA_ALIGN;
-        }
-        return allocate(e, i, id, align, size, op == MA_EV_CALLOC);
+        uint64_t align = t->arg[i];
+        return allocate(e, i, id, align < MA_ALIGN ? MA_ALIGN : align, size, false);
     }
     case MA_EV_REALLOC: {
-        if (e->ids[id].addr == MA_NULL)
+        uint64_t addr = e->ids[id].addr;
+        if (addr == FAILED && size == 0) { /* the end of a failed allocation */
+            e->ids[id].addr = MA_NULL;
+            return MA_OK;
+        }
+        if (addr >= FAILED)
             return allocate(e, i, id, MA_ALIGN, size, false);
         if (size == 0)
             return release(e, i, id);
@@ -186,7 +260,7 @@ static inline ma_status step(engine *e, uint64_t i)
         uint64_t moved;
         ma_status st = size > MA_MAX_REQUEST
                            ? MA_ENOMEM
-                           : a->ops->realloc(a, e->ids[id].addr, size, &moved);
+                           : a->ops->realloc(a, addr, size, &moved);
         if (st == MA_OK) {
             e->ids[id].addr = moved;
             add_live(a, size, e->ids[id].req);
@@ -200,8 +274,12 @@ static inline ma_status step(engine *e, uint64_t i)
         return MA_OK;
     }
     case MA_EV_FREE:
-        return e->ids[id].addr == MA_NULL ? MA_OK : release(e, i, id);
-    default:
+        if (e->ids[id].addr >= FAILED) { /* not live, or its allocation failed */
+            e->ids[id].addr = MA_NULL;
+            return MA_OK;
+        }
+        return release(e, i, id);
+    default: /* check_trace refused it */
         return ma_fail(a, MA_EINVAL, "event %llu: unknown event kind %u",
                        (unsigned long long)i, op);
     }
@@ -224,13 +302,23 @@ static void take_sample(engine *e, uint64_t event, ma_sample *s)
     s->stats.live_blocks += e->nlive; /* not yet in core's record */
 }
 
-/* Take the instance's lock and set up the engine; on failure, unlocked. */
+/*
+ * Take the instance's lock, check the trace, reserve room in core's record
+ * for every id that can be live when the run ends (the most live at once
+ * when a progress callback may stop it early, else those live at the end)
+ * and set up the engine; on failure, unlocked and nothing changed.
+ */
 static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t,
-                              uint64_t scale, ma_replay_result *r)
+                              uint64_t scale, bool may_stop, ma_replay_result *r)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_lock(&a->lock);
-    ma_status st = a->closed ? ma_closed(a) : engine_init(e, a, t, scale);
+    uint64_t most = 0, end = 0;
+    ma_status st = a->closed ? ma_closed(a) : check_trace(a, t, &most, &end);
+    if (st == MA_OK)
+        st = ma_live_reserve(a, may_stop ? most : end);
+    if (st == MA_OK)
+        st = engine_init(e, a, t, scale);
     if (st != MA_OK)
         pthread_mutex_unlock(&a->lock);
     return st;
@@ -245,15 +333,15 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
         return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
                                           "config, result or sample array");
     engine e;
-    if ((st = engine_begin(&e, a, t, c->size_scale, r)) != MA_OK)
+    bool may_stop = c->progress_every && c->progress;
+    if ((st = engine_begin(&e, a, t, c->size_scale, may_stop, r)) != MA_OK)
         return st;
     uint64_t every = c->sample_every, next_sample = every ? every - 1 : UINT64_MAX;
-    uint64_t next_progress = c->progress_every && c->progress
-                                 ? c->progress_every - 1 : UINT64_MAX;
-    uint64_t max_heap = 0, max_live = 0, heap_at_max_live = 0;
+    uint64_t next_progress = may_stop ? c->progress_every - 1 : UINT64_MAX;
+    uint64_t max_heap = 0, max_live = 0, heap_at_max_live = 0, alloc_at_max_live = 0;
     uint64_t live_at_max_heap = 0, points = 0, last_sampled = UINT64_MAX;
     double sum = 0.0;
-    const uint64_t *heap_at = a->heap_size_at;
+    const uint64_t *heap_at = a->heap_size_at, *alloc_at = a->allocated_at;
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++) {
         if ((st = step(&e, i)) != MA_OK)
@@ -262,6 +350,7 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
         if (l > max_live) {
             max_live = l;
             heap_at_max_live = h;
+            alloc_at_max_live = *alloc_at;
         }
         if (h > max_heap) {
             max_heap = h;
@@ -294,12 +383,13 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     r->max_heap = max_heap;
     r->max_live = max_live;
     r->heap_at_max_live = heap_at_max_live;
+    r->allocated_at_max_live = alloc_at_max_live;
     r->live_at_max_heap = live_at_max_heap;
     r->sum_heap_over_live = sum;
     r->ratio_points = points;
-    ma_status fin = engine_finish(&e);
+    engine_finish(&e);
     pthread_mutex_unlock(&a->lock);
-    return st != MA_OK ? st : fin;
+    return st;
 }
 
 ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
@@ -310,7 +400,7 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
         return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
                                           "result");
     engine e;
-    if ((st = engine_begin(&e, a, t, size_scale, r)) != MA_OK)
+    if ((st = engine_begin(&e, a, t, size_scale, false, r)) != MA_OK)
         return st;
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++)
@@ -319,9 +409,9 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
     r->nanoseconds = now_ns() - t0;
     r->events = i;
     r->failures = e.failures;
-    ma_status fin = engine_finish(&e);
+    engine_finish(&e);
     pthread_mutex_unlock(&a->lock);
-    return st != MA_OK ? st : fin;
+    return st;
 }
 
 ma_status ma_replay_libc(const ma_trace_view *t, uint64_t size_scale,
@@ -331,26 +421,20 @@ ma_status ma_replay_libc(const ma_trace_view *t, uint64_t size_scale,
         return ma_fail(NULL, MA_EINVAL, "replay: a NULL trace, trace column "
                        "or result");
     memset(r, 0, sizeof *r);
+    uint64_t most, end;
+    ma_status st = check_trace(NULL, t, &most, &end);
+    if (st != MA_OK)
+        return st;
     uint64_t n = t->n_ids ? t->n_ids : 1;
     void **ptr = calloc((size_t)n, sizeof *ptr);
     if (!ptr)
         return ma_fail(NULL, MA_ENOMEM, "no memory for a table of %llu ids",
                        (unsigned long long)n);
-    ma_status st = MA_OK;
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++) {
         uint32_t id = t->id[i];
-        if (id >= t->n_ids) {
-            st = ma_fail(NULL, MA_EINVAL, "event %llu: id %u is not below "
-                         "n_ids (%llu)", (unsigned long long)i, id,
-                         (unsigned long long)t->n_ids);
-            break;
-        }
-        if (i + PREFETCH_AHEAD < t->n_events) { /* as the engine does */
-            uint32_t ahead = t->id[i + PREFETCH_AHEAD];
-            if (ahead < t->n_ids)
-                __builtin_prefetch(&ptr[ahead], 1);
-        }
+        if (i + PREFETCH_AHEAD < t->n_events) /* as the engine does */
+            __builtin_prefetch(&ptr[t->id[i + PREFETCH_AHEAD]], 1);
         uint64_t size = scaled(t->size[i], size_scale);
         void *p = ptr[id];
         switch (t->op[i]) {

@@ -135,6 +135,7 @@ ma_status ma_system_create(ma_allocator **out)
         free(s);
         return st;
     }
+    s->base.allocated_at = &s->allocated;
     *out = &s->base;
     return MA_OK;
 }

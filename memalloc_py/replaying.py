@@ -92,6 +92,7 @@ def _result_dict(r: Any) -> dict[str, Any]:
         "max_heap": int(r.max_heap),
         "max_live": int(r.max_live),
         "heap_at_max_live": int(r.heap_at_max_live),
+        "allocated_at_max_live": int(r.allocated_at_max_live),
         "live_at_max_heap": int(r.live_at_max_heap),
         "sum_heap_over_live": float(r.sum_heap_over_live),
         "ratio_points": int(r.ratio_points),
@@ -123,7 +124,16 @@ class ReplayResult:
     ``timeline`` is a pandas DataFrame with one row per sample; ``summary`` a
     dict of totals: events, failures, seconds, ns_per_event, peak_heap,
     peak_live, jw1..jw4 (Johnstone-Wilson measures as overheads, ``ratio - 1``)
-    and the mean internal fragmentation over the samples.
+    and ``internal_fragmentation``.  Like the Johnstone-Wilson measures, it
+    is exact, taken by the engine at every event, not from the samples: ``1 -
+    requested/allocated`` at the moment of peak live (requested) bytes (the
+    first event where they peak), where allocated is the bytes the live
+    blocks occupy (``Stats.allocated_bytes``: headers, rounding and
+    unsplittable remainders included).  It is NaN only when nothing is ever
+    live.  For ``system`` the allocated bytes are libc's
+    ``malloc_usable_size`` of the live blocks: libc's rounding counts, its
+    chunk headers do not (and jw1..jw4 are NaN, libc's heap size being
+    unobservable).
     """
 
     allocator: str
@@ -138,10 +148,6 @@ class ReplayResult:
         seconds = r["nanoseconds"] / 1e9
         # system: libc's heap size cannot be seen, so there is no H(t)
         jw = r.get("heap_observable", True)
-        s = self.samples
-        with np.errstate(invalid="ignore", divide="ignore"):
-            internal = 1.0 - s["requested_bytes"] / s["allocated_bytes"]
-        internal = internal[s["allocated_bytes"] > 0]
         return {
             "allocator": self.allocator,
             "events": r["events"],
@@ -155,7 +161,8 @@ class ReplayResult:
             "jw2": _ratio(r["heap_at_max_live"], r["max_live"]) if jw else math.nan,
             "jw3": _ratio(r["max_heap"], r["live_at_max_heap"]) if jw else math.nan,
             "jw4": _ratio(r["max_heap"], r["max_live"]) if jw else math.nan,
-            "internal_fragmentation": float(internal.mean()) if internal.size else math.nan,
+            "internal_fragmentation": 1.0 - r["max_live"] / r["allocated_at_max_live"]
+            if r["max_live"] else math.nan,
             "stopped": r["stopped"],
         }
 

@@ -372,11 +372,27 @@ def machine_for(
     """A state machine class for allocators made by ``factory``.
 
     Its ``.TestCase`` attribute is a unittest class that pytest collects.
-    Allocator-specific rules are chosen from the kind of allocator made.
+    Allocator-specific rules are chosen from the kind of allocator made, so
+    ``factory`` is called once here (and that instance closed).  The machine
+    compares ``blocks()`` with its model after every step, so an allocator
+    that cannot walk its heap (``system``) is refused here with ValueError.
     """
     probe = factory()
-    kind = probe.name
-    probe.close()
+    if not isinstance(probe, Allocator):
+        raise TypeError(f"machine_for: the factory must return an Allocator, not {type(probe).__name__}")
+    try:
+        kind = probe.name
+        try:
+            probe.blocks()
+        except NotImplementedError:
+            raise ValueError(
+                f"machine_for: the {kind} allocator cannot walk its heap (blocks() is not "
+                f"supported) and has no arena (arena_size {probe.arena_size}); the state "
+                "machine checks blocks() and the heap's tiling against its model after "
+                "every step"
+            ) from None
+    finally:
+        probe.close()
     bases: tuple[type, ...] = (AllocatorMachine,)
     if kind == "buddy":
         bases = (_BuddyRules, AllocatorMachine)

@@ -1,4 +1,6 @@
 """Exact addresses and block sizes that the buddy policy determines."""
+import dataclasses
+
 import pytest
 
 import memalloc_py as ma
@@ -150,3 +152,18 @@ def test_large_arena_is_reserved_not_committed():
         a.free(p)
         a.free(q)
         assert a.stats().heap_size == 0
+
+
+@pytest.mark.parametrize("arena", [1 << 10, 1 << 16, 1 << 30])
+def test_memalign_meets_the_arena_size_on_an_empty_arena(arena):
+    # Address 0 is valid: the whole arena is one block aligned to its size.
+    with ma.Buddy(arena_size=arena) as a:
+        before = a.stats()
+        assert a.memalign(2 * arena, 1) is None       # beyond the arena: out of memory
+        after = a.stats()
+        assert (after.failures, after.mallocs) == (before.failures + 1, before.mallocs + 1)
+        assert dataclasses.replace(after, failures=before.failures, mallocs=before.mallocs) == before
+        assert layout(a) == [(0, arena, False)]
+        assert a.memalign(arena, 1) == 0
+        assert layout(a) == [(0, arena, True)] and a.usable_size(0) == arena
+        a.check()

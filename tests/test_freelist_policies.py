@@ -2,6 +2,8 @@
 
 Block sizes: a request of n bytes takes max(32, round_up(n + 16, 16)) bytes;
 the address is the block's offset + 16."""
+import dataclasses
+
 import pytest
 
 import memalloc_py as ma
@@ -204,6 +206,36 @@ class TestHeapGrowth:
                 a.malloc(1000)
             assert a.stats().heap_size == 131072
 
+    def test_growth_that_is_not_a_power_of_two(self):
+        with ma.FreeList(arena_size=1 << 16, growth=48) as a:
+            assert a.malloc(40) == 16         # a 64-byte block: the heap grows by 2 * 48
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (96, 32, 1)
+            q = a.malloc(100)                 # 128 bytes: the free top's 32 + 2 * 48
+            assert q == 80
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (192, 0, 0)
+            assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
+                (0, 64, True), (64, 128, True)]
+            a.check()
+        with ma.FreeList(arena_size=1 << 20, growth=3 * 4096) as a:
+            assert a.malloc(100) == 16
+            assert a.stats().heap_size == 3 * 4096
+            assert a.malloc(3 * 4096) == 144  # 12304 bytes: 12160 free, grows by one step
+            assert a.stats().heap_size == 6 * 4096
+        with ma.FreeList(arena_size=1 << 16, growth=4000) as a:
+            assert a.malloc(5000) == 16       # 5024 bytes: two steps of 4000
+            assert a.stats().heap_size == 8000
+
+    def test_trim_keeps_whole_steps_that_are_not_powers_of_two(self):
+        with ma.FreeList(arena_size=1 << 16, growth=48, trim=True) as a:
+            a.malloc(40)                      # [0, 64) live, [64, 96) free
+            q = a.malloc(100)                 # heap 192
+            a.free(q)                         # the top is free from 64: keep round_up(64, 48)
+            s = a.stats()
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (96, 32, 1)
+            a.check()
+
     def test_growth_step_option(self):
         with ma.FreeList(arena_size=1 << 20, growth=8192) as a:
             a.malloc(100)
@@ -287,3 +319,49 @@ def test_bad_free_list_arguments_name_the_parameter(kwargs, param):
 def test_trim_must_be_a_bool():
     with pytest.raises(TypeError, match="trim"):
         ma.FreeList(trim="yes")
+
+
+@pytest.mark.parametrize("order, taken", [("lifo", [2, 4, 1, 5, 0, 3]), ("fifo", [3, 0, 5, 1, 4, 2])])
+def test_renumbered_stamps_keep_the_order_of_equal_large_blocks(order, taken):
+    # Six free 20 KiB blocks share the large blocks' treap, ordered by stamp;
+    # a hundred stamps taken at the top of the heap renumber the stamps
+    # (the limit is 32) several times, and best fit still takes the six in
+    # the order they were freed (LIFO: newest first).
+    with ma.FreeList(arena_size=1 << 20, fit="best", order=order, _stamp_limit=32) as a:
+        big = []
+        for _ in range(6):
+            big.append(a.malloc(20000 - 16))
+            a.malloc(16)                        # a guard
+        for i in (3, 0, 5, 1, 4, 2):
+            a.free(big[i])
+        for _ in range(50):                     # split the free top and merge it back
+            a.free(a.malloc(16))
+        a.check()
+        assert [a.malloc(20000 - 16) for _ in range(6)] == [big[i] for i in taken]
+        a.check()
+
+
+@pytest.mark.parametrize("arena", [4096, 1 << 16, 1 << 20, 1 << 30])
+@pytest.mark.parametrize("name", ["best-ao", "first-lifo", "next-fifo", "worst-ao"])
+def test_memalign_meets_half_the_arena_size_on_a_fresh_heap(name, arena):
+    # An address is its block's offset + 16, never 0: the only multiple of
+    # arena_size / 2 it can be is arena_size / 2 itself (the block at
+    # arena_size / 2 - 16 after a free leading fragment), and none is a
+    # multiple of arena_size.
+    with ma.create(name, arena_size=arena) as a:
+        assert a.memalign(arena // 2, 1) == arena // 2
+        # the heap grew by the block (32) + the alignment + min_block (32), in 4 KiB steps
+        heap = -(-(arena // 2 + 64) // 4096) * 4096
+        assert a.stats().heap_size == heap <= arena
+        assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
+            (0, arena // 2 - 16, False), (arena // 2 - 16, 32, True),
+            (arena // 2 + 16, heap - arena // 2 - 16, False)]
+        a.check()
+    with ma.create(name, arena_size=arena) as a:
+        before = a.stats()
+        assert a.memalign(arena, 1) is None           # out of memory, nothing changed
+        after = a.stats()
+        assert (after.failures, after.mallocs) == (before.failures + 1, before.mallocs + 1)
+        assert dataclasses.replace(after, failures=before.failures, mallocs=before.mallocs) == before
+        assert len(a.blocks()) == 0 and after.heap_size == 0
+        a.check()

@@ -1,5 +1,6 @@
 """The C replay engine against the Python API, driven one event at a time."""
 import math
+import re
 
 import matplotlib
 import numpy as np
@@ -18,7 +19,9 @@ CONFIGS = [("buddy", dict(arena_size=1 << 16)), ("best-ao", dict(arena_size=1 <<
 
 
 def drive(alloc, trace, scale=1):
-    """Every event through the Python API; the stats after each."""
+    """Every event through the Python API; the stats after each.  As in the
+    engine, an id whose allocation failed (None) takes a free or a realloc to
+    0 as the end of its life, and a realloc to a size > 0 as realloc(NULL)."""
     addr = {}
     out = []
     for ev in trace.events():
@@ -31,6 +34,8 @@ def drive(alloc, trace, scale=1):
             addr[ident] = alloc.memalign(ev[2], ev[3] * scale)
         elif kind == "free":
             alloc.free(addr.pop(ident))
+        elif ident in addr and addr[ident] is None and ev[2] == 0:
+            del addr[ident]  # realloc(p, 0) of a failed allocation: nothing to free
         else:
             p = addr.get(ident)
             q = alloc.realloc(p, ev[2] * scale)
@@ -130,13 +135,77 @@ def test_out_of_memory_is_counted_not_fatal():
     assert res.samples["failures"][-1] == 8
 
 
-def test_an_unvalidated_bad_trace_is_an_error_and_leaves_the_heap_consistent():
-    t = Trace([0, 0], [0, 0], [10, 10], validate=False)  # id 0 allocated twice
-    with ma.create("best-ao", arena_size=1 << 16) as a:
-        with pytest.raises(ValueError, match="event 1: id 0 is already live"):
-            R.replay(t, a)
+M, C, RE, MA, F = ma.trace.MALLOC, ma.trace.CALLOC, ma.trace.REALLOC, ma.trace.MEMALIGN, ma.trace.FREE
+
+# Malformed traces: good events first, the bad one last.
+MALFORMED = [
+    # an allocation on an id that this replay's earlier events left live
+    (dict(op=[M, M, F, M, C], id=[0, 1, 0, 0, 1], size=[10, 20, 0, 30, 4], arg=[0, 0, 0, 0, 2]),
+     "event 4: id 1 is already live"),
+    (dict(op=[RE, MA], id=[0, 0], size=[10, 5], arg=[0, 64]), "event 1: id 0 is already live"),
+    (dict(op=[M, M, M], id=[0, 1, 5], size=[10, 20, 30], n_ids=3), "event 2: id 5 is not below n_ids (3)"),
+    (dict(op=[M, M, 9], id=[0, 1, 2], size=[10, 20, 30]), "event 2: unknown event kind 9"),
+    (dict(op=[M, MA], id=[0, 1], size=[10, 20], arg=[0, 48]), "event 1: alignment 48 is not a power of two"),
+    (dict(op=[M, F, MA], id=[0, 0, 1], size=[10, 0, 20], arg=[0, 0, 0]), "event 2: alignment 0 is not a power of two"),
+]
+
+
+@pytest.mark.parametrize("how", ["replay", "bare"])
+@pytest.mark.parametrize("columns, message", MALFORMED)
+def test_a_malformed_trace_is_an_error_and_changes_nothing(columns, message, how):
+    columns = dict(columns)
+    n_ids = columns.pop("n_ids", None)
+    t = Trace(columns["op"], columns["id"], columns["size"], columns.get("arg"), n_ids=n_ids,
+              validate=False)
+    with pytest.raises(ma.TraceError):
+        t.validate()
+    for name in ("best-ao", "buddy", "next-fifo"):
+        with ma.create(name, arena_size=1 << 16) as a:
+            p = a.malloc(100)
+            before, layout = a.stats(), [tuple(b) for b in a.blocks()]
+            with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+                if how == "replay":
+                    R.replay(t, a, sample_every=1)
+                else:
+                    R.replay_bare(t, a)
+            assert a.stats() == before
+            assert [tuple(b) for b in a.blocks()] == layout
+            a.check()
+            a.free(p)
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        R.replay_libc(t)
+
+
+def test_a_failed_allocation_ends_with_its_free_or_realloc_to_zero():
+    # Each id's allocation fails (larger than the arena); its realloc to 0
+    # ends its life like a free, so the id can be allocated again.
+    t = Trace([M, RE, M, M, F, M, RE], [0, 0, 0, 1, 1, 1, 2], [4096, 0, 16, 4096, 0, 32, 0],
+              validate=False)
+    with ma.create("buddy", arena_size=1024) as a, ma.create("buddy", arena_size=1024) as b:
+        res = R.replay(t, a, sample_every=1)
+        assert res.summary["failures"] == 2
+        s = a.stats()
+        assert (s.live_blocks, s.requested_bytes, s.mallocs, s.frees, s.failures) == (3, 48, 5, 0, 2)
         a.check()
-        assert a.stats().live_blocks == 1
+        stats = drive(b, t)
+        for i, want in enumerate(stats):
+            assert {f: int(res.samples[f][i]) for f in STAT_FIELDS} == {
+                f: getattr(want, f) for f in STAT_FIELDS}, f"after event {i}"
+
+
+def test_a_replay_leaving_many_blocks_live_hands_them_all_to_the_instance():
+    n = 20_000
+    t = Trace.from_events([("malloc", i, 16 + i % 100) for i in range(n)] + [("free", i) for i in range(0, n, 7)])
+    with ma.create("first-lifo", arena_size=1 << 26) as a:
+        R.replay(t, a, sample_every=0)
+        s = a.stats()
+        live = n - len(range(0, n, 7))
+        assert s.live_blocks == live and len(a.blocks().allocated) == live
+        a.check()
+        for b in list(a.blocks().allocated):
+            a.free(b.address)
+        assert a.stats().live_blocks == 0
+        a.check()
 
 
 def test_progress_hook_can_stop_a_replay():
@@ -195,3 +264,67 @@ def test_the_package_exports_the_replay_api():
     assert ma.replay(t, "buddy", arena_size=1 << 20).summary["events"] == len(t)
     assert list(ma.compare(t, ["buddy", "best-ao"], arena_size=1 << 20).index) == ["buddy", "best-ao"]
     assert ma.read_trace is ma.importers.read_trace and issubclass(ma.TraceError, ValueError)
+
+
+# ---- internal fragmentation: exact, at the peak of the live bytes
+
+
+@pytest.mark.parametrize("name, events, want", [
+    # buddy: a 100 -> 128, b 20 -> 32, free a, c 300 -> 512: live peaks at
+    # 320 bytes after c, in 32 + 512 allocated bytes.
+    ("buddy", [("malloc", "a", 100), ("malloc", "b", 20), ("free", "a"), ("malloc", "c", 300),
+               ("free", "b"), ("free", "c")], 1 - 320 / 544),
+    # free list: 100 + 16 -> 128, 20 + 16 -> 48: peak 120 in 176 bytes.
+    ("best-ao", [("malloc", "a", 100), ("malloc", "b", 20), ("free", "a"), ("free", "b")],
+     1 - 120 / 176),
+    # the first of two equal peaks: 40 in 64 (a), not 40 in 48 + 32 (b, c).
+    ("first-lifo", [("malloc", "a", 40), ("free", "a"), ("malloc", "b", 20), ("malloc", "c", 16),
+                    ("realloc", "c", 20), ("free", "b"), ("free", "c")], 1 - 40 / 64),
+])
+def test_internal_fragmentation_of_a_trace_shorter_than_sample_every(name, events, want):
+    t = Trace.from_events(events)
+    res = R.replay(t, name, arena_size=1 << 16)  # sample_every=1000: one sample, at the end
+    assert len(res.samples) == 1 and res.samples["allocated_bytes"][0] == 0
+    assert res.summary["internal_fragmentation"] == pytest.approx(want, rel=1e-12)
+
+
+def test_internal_fragmentation_is_nan_only_when_nothing_is_ever_live():
+    t = Trace.from_events([("malloc", 1, 0), ("calloc", 2, 0, 8), ("free", 1), ("free", 2)])
+    assert math.isnan(R.replay(t, "best-ao", arena_size=1 << 16).summary["internal_fragmentation"])
+    t = Trace.from_events([("malloc", 1, 0), ("malloc", 2, 1)])
+    assert R.replay(t, "buddy", arena_size=1 << 16).summary["internal_fragmentation"] == 1 - 1 / 32
+
+
+def brute_force_internal(alloc, trace):
+    best = None
+    for s in drive(alloc, trace):
+        if s.requested_bytes > 0 and (best is None or s.requested_bytes > best.requested_bytes):
+            best = s
+    return math.nan if best is None else 1 - best.requested_bytes / best.allocated_bytes
+
+
+@pytest.mark.parametrize("name", ["buddy", "best-ao", "next-fifo", "worst-lifo"])
+@given(t=traces(max_events=60, max_size=5000))
+@settings(max_examples=60)
+def test_internal_fragmentation_equals_a_brute_force_computation(name, t):
+    res = R.replay(t, name, arena_size=1 << 18, sample_every=7)
+    with ma.create(name, arena_size=1 << 18) as b:
+        want = brute_force_internal(b, t)
+    got = res.summary["internal_fragmentation"]
+    assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", ["system", "buddy", "first-ao"])
+def test_internal_fragmentation_is_the_sample_at_the_peak(name):
+    # libc's usable sizes depend on its heap's state, so system is checked
+    # against the samples of the same run: at the first event of peak live
+    # bytes, 1 - requested/allocated of that event's sample.
+    t = ma.workloads.steady_state(3000, 200, seed=4)
+    opts = {} if name == "system" else {"arena_size": 1 << 24}
+    res = R.replay(t, name, sample_every=1, **opts)
+    s = res.samples
+    i = int(np.argmax(s["requested_bytes"]))
+    assert s["requested_bytes"][i] == res.summary["peak_live"] > 0
+    want = 1 - s["requested_bytes"][i] / s["allocated_bytes"][i]
+    assert res.summary["internal_fragmentation"] == pytest.approx(want, rel=1e-12)
+    assert 0 < want < 1

@@ -177,7 +177,7 @@ static void test_buddy_corruption_detected(void)
 /* Scribble on a free block's footer: check must notice. */
 static void test_freelist_corruption_detected(void)
 {
-    ma_freelist_config c = {0};
+    ma_freelist_config c = ma_freelist_config_default();
     c.arena_size = 1 << 16;
     ma_allocator *a = NULL;
     EXPECT(ma_freelist_create(&c, &a) == MA_OK);
@@ -242,7 +242,7 @@ static void test_freelist_most_free_blocks(void)
 {
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
-            ma_freelist_config c = {0};
+            ma_freelist_config c = ma_freelist_config_default();
             c.arena_size = 4096;
             c.growth = 32;
             c.fit = fit;
@@ -300,7 +300,7 @@ static void test_freelist_deep_bin(int fit)
 {
     enum { N = 6144, H = N / 2 }; /* N * 32 bytes: 48 pages */
     static uint64_t order[H];
-    ma_freelist_config c = {0};
+    ma_freelist_config c = ma_freelist_config_default();
     c.arena_size = 1 << 20;
     c.fit = fit;
     c.order = MA_ORDER_ADDRESS;
@@ -332,9 +332,272 @@ static void test_freelist_deep_bin(int fit)
     ma_destroy(a);
 }
 
+/* ---- #14: constructor rules, replay validation, adoption ------------------- */
+
+/* Whether the calling thread's last failure message contains `text`. */
+static int said(const char *text)
+{
+    return strstr(ma_thread_error(), text) != NULL;
+}
+
+/* Every parameter out of range: MA_EINVAL, and the message names the
+ * parameter, its value and the allowed range.  No 0 means "the default". */
+static void test_create_checks_every_parameter(void)
+{
+    ma_allocator *a = (ma_allocator *)&a; /* must be set to NULL */
+    EXPECT(ma_buddy_create(1000, 16, &a) == MA_EINVAL && a == NULL);
+    EXPECT(said("arena_size must be a power of two from 1024 to 1099511627776, got 1000"));
+    EXPECT(ma_buddy_create(1024, 0, &a) == MA_EINVAL &&
+           said("min_block must be a power of two from 16 to arena_size (1024), got 0"));
+    EXPECT(ma_buddy_create(1024, 2048, &a) == MA_EINVAL && said("got 2048"));
+    EXPECT(ma_buddy_create(1024, 16, NULL) == MA_EINVAL && said("out is NULL"));
+
+    ma_freelist_config c = ma_freelist_config_default();
+    EXPECT(c.arena_size == UINT64_C(1) << 30 && c.fit == MA_FIT_BEST &&
+           c.order == MA_ORDER_ADDRESS && c.growth == 4096 && c.prealloc == 0 &&
+           c.min_block == 32 && c.trim == 0 && c.stamp_limit == 0);
+    c.arena_size = 1 << 16;
+    EXPECT(ma_freelist_create(&c, &a) == MA_OK && a != NULL);
+    ma_destroy(a);
+    static const struct {
+        int field;
+        uint64_t value;
+        const char *message;
+    } bad[] = {
+        {0, 4000, "arena_size must be a multiple of 16 from 4096 to 34359738368, got 4000"},
+        {0, 0, "arena_size must be a multiple of 16 from 4096 to 34359738368, got 0"},
+        {1, 4, "fit must be MA_FIT_BEST, _FIRST, _NEXT or _WORST (0 to 3), got 4"},
+        {2, 3, "order must be MA_ORDER_ADDRESS, _LIFO or _FIFO (0 to 2), got 3"},
+        {3, 0, "growth must be a multiple of 16 from 16 to arena_size (65536), got 0"},
+        {3, 24, "growth must be a multiple of 16 from 16 to arena_size (65536), got 24"},
+        {4, 16, "prealloc must be 0 or a multiple of 16 from min_block (32) to arena_size (65536), got 16"},
+        {5, 0, "min_block must be a multiple of 16 from 32 to arena_size (65536), got 0"},
+        {6, 2, "trim must be 0 (off) or 1 (on), got 2"},
+        {7, UINT64_C(1) << 32, "stamp_limit must be 0 (the built-in limits) or from 1 to 4293918719, got 4294967296"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ma_freelist_config b = c;
+        switch (bad[i].field) {
+        case 0: b.arena_size = bad[i].value; break;
+        case 1: b.fit = (int)bad[i].value; break;
+        case 2: b.order = (int)bad[i].value; break;
+        case 3: b.growth = bad[i].value; break;
+        case 4: b.prealloc = bad[i].value; break;
+        case 5: b.min_block = bad[i].value; break;
+        case 6: b.trim = (int)bad[i].value; break;
+        default: b.stamp_limit = bad[i].value; break;
+        }
+        a = (ma_allocator *)&a;
+        EXPECT(ma_freelist_create(&b, &a) == MA_EINVAL && a == NULL);
+        if (!said(bad[i].message))
+            fprintf(stderr, "case %zu: got \"%s\"\n", i, ma_thread_error());
+        EXPECT(said(bad[i].message));
+    }
+    EXPECT(ma_freelist_create(NULL, &a) == MA_EINVAL && said("config or out is NULL"));
+}
+
+/* Stats and every block of an instance, to compare before and after. */
+struct snapshot {
+    ma_stats stats;
+    ma_block blocks[64];
+    uint64_t n;
+};
+
+static void snap(ma_allocator *a, struct snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    EXPECT(ma_get_stats(a, &s->stats) == MA_OK);
+    EXPECT(ma_blocks(a, s->blocks, 64, &s->n) == MA_OK && s->n <= 64);
+}
+
+static int same(const struct snapshot *x, const struct snapshot *y)
+{
+    if (memcmp(&x->stats, &y->stats, sizeof x->stats) != 0 || x->n != y->n)
+        return 0;
+    for (uint64_t i = 0; i < x->n; i++) { /* field by field: not the padding */
+        const ma_block *b = &x->blocks[i], *c = &y->blocks[i];
+        if (b->offset != c->offset || b->size != c->size || b->address != c->address ||
+            b->requested != c->requested || b->allocated != c->allocated)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * A malformed trace is rejected before its first event: the instance is
+ * unchanged (statistics, blocks, counters), by ma_replay and ma_replay_bare.
+ */
+static void test_replay_malformed_changes_nothing(void)
+{
+    static const struct {
+        uint8_t op[5];
+        uint32_t id[5];
+        uint64_t size[5], arg[5];
+        uint64_t n, n_ids;
+        const char *message;
+    } bad[] = {
+        {{MA_EV_MALLOC, MA_EV_MALLOC, MA_EV_FREE, MA_EV_MALLOC, MA_EV_CALLOC}, {0, 1, 0, 0, 1},
+         {10, 20, 0, 30, 4}, {0, 0, 0, 0, 2}, 5, 2, "event 4: id 1 is already live"},
+        {{MA_EV_REALLOC, MA_EV_MEMALIGN}, {0, 0}, {10, 5}, {0, 64}, 2, 1,
+         "event 1: id 0 is already live"},
+        {{MA_EV_MALLOC, MA_EV_MALLOC, MA_EV_MALLOC}, {0, 1, 5}, {10, 20, 30}, {0}, 3, 3,
+         "event 2: id 5 is not below n_ids (3)"},
+        {{MA_EV_MALLOC, MA_EV_MALLOC, 9}, {0, 1, 2}, {10, 20, 30}, {0}, 3, 3,
+         "event 2: unknown event kind 9"},
+        {{MA_EV_MALLOC, MA_EV_MEMALIGN}, {0, 1}, {10, 20}, {0, 48}, 2, 2,
+         "event 1: alignment 48 is not a power of two"},
+    };
+    for (int kind = 0; kind < 2; kind++) {
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            ma_allocator *a = NULL;
+            if (kind == 0) {
+                EXPECT(ma_buddy_create(1 << 16, 16, &a) == MA_OK);
+            } else {
+                ma_freelist_config c = ma_freelist_config_default();
+                c.arena_size = 1 << 16;
+                c.fit = MA_FIT_NEXT;
+                c.order = MA_ORDER_FIFO;
+                EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+            }
+            uint64_t p = must_malloc(a, 100);
+            struct snapshot before, after;
+            snap(a, &before);
+            ma_trace_view t = {bad[i].n, bad[i].op, bad[i].id, bad[i].size, bad[i].arg,
+                               bad[i].n_ids};
+            ma_replay_config cfg = {1, 1, 0, NULL, NULL};
+            ma_sample samples[8];
+            ma_replay_result r;
+            EXPECT(ma_replay(a, &t, &cfg, samples, 8, &r) == MA_EINVAL);
+            EXPECT(said(bad[i].message) && strstr(ma_last_error(a), bad[i].message));
+            EXPECT(r.events == 0 && r.samples == 0);
+            snap(a, &after);
+            EXPECT(same(&before, &after));
+            EXPECT(ma_replay_bare(a, &t, 1, &r) == MA_EINVAL && said(bad[i].message));
+            snap(a, &after);
+            EXPECT(same(&before, &after));
+            EXPECT(ma_replay_libc(&t, 1, &r) == MA_EINVAL && said(bad[i].message));
+            EXPECT(ma_check(a) == MA_OK && ma_free(a, p) == MA_OK);
+            ma_destroy(a);
+        }
+    }
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#ifndef UNDER_ASAN
+#include <sys/resource.h>
+
+/* This process's address space in bytes (VmSize), 0 if unknown. */
+static uint64_t address_space(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)kb * 1024;
+}
+#endif
+
+/*
+ * A replay that leaves many blocks live hands every one to the instance's
+ * record.  The record's room is reserved before the first event, so when
+ * memory is short (an address-space limit that leaves room for the engine's
+ * id table but not for the record) the replay fails with nothing changed,
+ * never part way through the adoption.  Run first, while malloc's heap holds
+ * little free memory.  (Without the limit under AddressSanitizer, whose
+ * shadow memory needs more address space than any such limit allows.)
+ */
+static void test_replay_adopts_every_live_block(void)
+{
+    enum { N = 200000 };
+    uint8_t *op = malloc(N);
+    uint32_t *id = malloc(N * sizeof *id);
+    uint64_t *size = malloc(N * sizeof *size), *arg = calloc(N, sizeof *arg);
+    for (uint32_t i = 0; i < N; i++) {
+        op[i] = MA_EV_MALLOC;
+        id[i] = i;
+        size[i] = 16;
+    }
+    ma_trace_view t = {N, op, id, size, arg, N};
+    for (int limited = 0; limited < 2; limited++) {
+        ma_freelist_config c = ma_freelist_config_default();
+        c.arena_size = UINT64_C(1) << 24;
+        ma_allocator *a = NULL;
+        EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+        ma_replay_result r;
+        ma_status st;
+#ifndef UNDER_ASAN
+        struct rlimit old;
+        EXPECT(getrlimit(RLIMIT_AS, &old) == 0);
+        uint64_t now = address_space();
+        EXPECT(now > 0);
+        if (limited) { /* the id table (16 bytes an id) and 1 MiB more */
+            struct rlimit lim = old;
+            lim.rlim_cur = (rlim_t)(now + N * 16 + (1 << 20));
+            EXPECT(setrlimit(RLIMIT_AS, &lim) == 0);
+        }
+        st = ma_replay_bare(a, &t, 1, &r);
+        EXPECT(setrlimit(RLIMIT_AS, &old) == 0);
+#else
+        st = ma_replay_bare(a, &t, 1, &r);
+#endif
+        EXPECT(ma_check(a) == MA_OK);
+        ma_stats s;
+        EXPECT(ma_get_stats(a, &s) == MA_OK);
+        if (!limited) {
+            EXPECT(st == MA_OK && r.events == N && s.live_blocks == N);
+        } else if (st == MA_OK) {
+            EXPECT(s.live_blocks == N);
+        } else {
+            EXPECT(st == MA_ENOMEM && r.events == 0);
+            EXPECT(s.live_blocks == 0 && s.mallocs == 0 && s.heap_size == 0);
+        }
+        ma_destroy(a);
+    }
+    free(op);
+    free(id);
+    free(size);
+    free(arg);
+}
+
+/*
+ * The replay result's internal-fragmentation inputs: the live requested
+ * bytes at their peak and the allocated bytes at that moment, on a trace
+ * far shorter than sample_every.
+ */
+static void test_replay_allocated_at_max_live(void)
+{
+    ma_allocator *a = NULL;
+    EXPECT(ma_buddy_create(1024, 16, &a) == MA_OK);
+    /* a 100 (128), b 20 (32), free a, c 300 (512), free b, free c:
+     * L peaks at 320 after c, when 32 + 512 bytes are allocated. */
+    uint8_t op[] = {MA_EV_MALLOC, MA_EV_MALLOC, MA_EV_FREE, MA_EV_MALLOC, MA_EV_FREE, MA_EV_FREE};
+    uint32_t id[] = {0, 1, 0, 2, 1, 2};
+    uint64_t size[] = {100, 20, 0, 300, 0, 0}, arg[6] = {0};
+    ma_trace_view t = {6, op, id, size, arg, 3};
+    ma_replay_config cfg = {1000, 1, 0, NULL, NULL};
+    ma_sample samples[4];
+    ma_replay_result r;
+    EXPECT(ma_replay(a, &t, &cfg, samples, 4, &r) == MA_OK);
+    EXPECT(r.max_live == 320 && r.allocated_at_max_live == 544 && r.heap_at_max_live == 1024);
+    EXPECT(r.samples == 1 && samples[0].stats.allocated_bytes == 0);
+    ma_destroy(a);
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
+    test_replay_adopts_every_live_block(); /* first: see there */
     test_buddy_layout();
     test_buddy_corruption_detected();
 
@@ -352,7 +615,7 @@ int main(int argc, char **argv)
     test_freelist_deep_bin(MA_FIT_WORST);
     for (int fit = MA_FIT_BEST; fit <= MA_FIT_WORST; fit++) {
         for (int order = MA_ORDER_ADDRESS; order <= MA_ORDER_FIFO; order++) {
-            ma_freelist_config c = {0};
+            ma_freelist_config c = ma_freelist_config_default();
             c.arena_size = 1 << 18;
             c.fit = fit;
             c.order = order;
@@ -363,6 +626,10 @@ int main(int argc, char **argv)
             ma_destroy(a);
         }
     }
+
+    test_create_checks_every_parameter();
+    test_replay_malformed_changes_nothing();
+    test_replay_allocated_at_max_live();
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
