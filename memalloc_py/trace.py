@@ -276,25 +276,23 @@ class Trace:
         event by event as the replay engine sees it.  Only ids with a realloc
         to 0 bytes need it: whether that frees or allocates depends on the
         id's state before it (``realloc(NULL, 0)`` allocates a minimum block,
-        as ``realloc(None, 0)`` does)."""
+        as ``realloc(None, 0)`` does, while on an id whose allocation failed
+        it only ends that id's lifetime, as in the engine)."""
         holds_s = holds_s.copy()
         held_s = held_s.copy()
-        live, cur, prev_id = False, 0, -1
+        live, failed, cur, prev_id = False, False, 0, -1
         for k in np.flatnonzero(mask).tolist():
             e = int(order[k])
             i, o, r, bad = int(self.id[e]), int(self.op[e]), int(req[e]), bool(impossible[e])
             if i != prev_id:
-                live, cur, prev_id = False, 0, i
-            if o == FREE:
-                live, cur = False, 0
-            elif o != REALLOC:
-                live, cur = not bad, (0 if bad else r)
-            elif r == 0:
-                live, cur = not live, 0
-            elif not bad:
-                live, cur = True, r
-            elif not live:
-                cur = 0
+                live, failed, cur, prev_id = False, False, 0, i
+            if o == FREE or (o == REALLOC and r == 0 and (live or failed)):
+                live, failed, cur = False, False, 0  # a free, or the end of a failed allocation
+            elif o == REALLOC and live:
+                if not bad:
+                    cur = r
+            else:  # an allocation, realloc(NULL, r) included (r == 0: a minimum block)
+                live, failed, cur = not bad, bad, (0 if bad else r)
             holds_s[k], held_s[k] = live, cur
         return holds_s, held_s
 

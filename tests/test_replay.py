@@ -143,8 +143,6 @@ MALFORMED = [
     (dict(op=[M, M, F, M, C], id=[0, 1, 0, 0, 1], size=[10, 20, 0, 30, 4], arg=[0, 0, 0, 0, 2]),
      "event 4: id 1 is already live"),
     (dict(op=[RE, MA], id=[0, 0], size=[10, 5], arg=[0, 64]), "event 1: id 0 is already live"),
-    (dict(op=[M, M, M], id=[0, 1, 5], size=[10, 20, 30], n_ids=3), "event 2: id 5 is not below n_ids (3)"),
-    (dict(op=[M, M, 9], id=[0, 1, 2], size=[10, 20, 30]), "event 2: unknown event kind 9"),
     (dict(op=[M, MA], id=[0, 1], size=[10, 20], arg=[0, 48]), "event 1: alignment 48 is not a power of two"),
     (dict(op=[M, F, MA], id=[0, 0, 1], size=[10, 0, 20], arg=[0, 0, 0]), "event 2: alignment 0 is not a power of two"),
 ]
@@ -174,6 +172,24 @@ def test_a_malformed_trace_is_an_error_and_changes_nothing(columns, message, how
             a.free(p)
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         R.replay_libc(t)
+
+
+@pytest.mark.parametrize("columns", [
+    dict(op=[M, M, M], id=[0, 1, 5], size=[10, 20, 30], n_ids=3),
+    dict(op=[M, M, 9], id=[0, 1, 2], size=[10, 20, 30]),
+])
+def test_ids_and_kinds_out_of_range_never_reach_the_engine(columns):
+    """An id beyond n_ids or an unknown kind is refused before C sees it: by
+    the Trace's constructor or at the C boundary (the engine's own check of
+    them is in tests/c/test_core.c)."""
+    columns = dict(columns)
+    n_ids = columns.pop("n_ids", None)
+    with ma.create("best-ao", arena_size=1 << 16) as a:
+        before = a.stats()
+        with pytest.raises(ma.TraceError, match="event 2|n_ids"):
+            t = Trace(columns["op"], columns["id"], columns["size"], n_ids=n_ids, validate=False)
+            R.replay(t, a)
+        assert a.stats() == before
 
 
 def test_a_failed_allocation_ends_with_its_free_or_realloc_to_zero():

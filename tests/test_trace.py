@@ -249,21 +249,23 @@ def test_realloc_to_zero_bytes_of_nothing_allocates_as_in_the_replay_engine():
     """realloc(NULL, 0) is malloc(0): a minimum block of 0 requested bytes
     stays live (the summary once counted no block for it), while realloc of
     a live block to 0 frees it; a realloc to 0 of an id whose allocation
-    failed is realloc(NULL, 0) too."""
+    failed only ends it."""
     t = Trace.from_events([
         ("realloc", "a", 0),         # realloc(NULL, 0): a live 0-byte block
         ("malloc", "b", 10),
         ("realloc", "c", 5),
         ("realloc", "c", 0),         # frees c
         ("malloc", "d", 1 << 63),    # fails
-        ("realloc", "d", 0),         # realloc(NULL, 0): allocates
+        ("realloc", "d", 0),         # ends the failed allocation: nothing
+        ("realloc", "e", 8),         # realloc(NULL, 8)
+        ("realloc", "e", 0),         # frees e
         ("free", "b"),
     ])
     dbytes, dblocks = t.live_deltas()
-    assert np.cumsum(dbytes).tolist() == [0, 10, 15, 10, 10, 10, 0]
-    assert np.cumsum(dblocks).tolist() == [1, 2, 3, 2, 2, 3, 2]
+    assert np.cumsum(dbytes).tolist() == [0, 10, 15, 10, 10, 10, 18, 10, 0]
+    assert np.cumsum(dblocks).tolist() == [1, 2, 3, 2, 2, 2, 3, 2, 1]
     s = t.summary()
-    assert (s["max_live_blocks"], s["live_blocks_at_end"]) == (3, 2)
+    assert (s["max_live_blocks"], s["live_blocks_at_end"]) == (3, 1)
     res = R.replay(t, "best-ao", sample_every=1)
     assert res.samples["live_blocks"].tolist() == np.cumsum(dblocks).tolist()
     assert res.samples["requested_bytes"].tolist() == np.cumsum(dbytes).tolist()
