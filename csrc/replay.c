@@ -291,7 +291,7 @@ static ma_status check_args(ma_allocator *a, const ma_trace_view *t)
         return ma_fail(NULL, MA_EINVAL, "replay: a NULL allocator, trace or "
                        "trace column");
     if (t->n_ids > UINT64_C(1) << 32)
-        return ma_fail(a, MA_EINVAL, "more than 2^32 ids");
+        return ma_fail(NULL, MA_EINVAL, "more than 2^32 ids"); /* unlocked */
     return MA_OK;
 }
 
