@@ -229,8 +229,10 @@ static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t
                               uint64_t scale, ma_replay_result *r)
 {
     memset(r, 0, sizeof *r);
-    pthread_mutex_lock(&a->lock);
-    ma_status st = a->closed ? ma_closed(a) : engine_init(e, a, t, scale);
+    ma_status st = ma_lock(a, "replay");
+    if (st != MA_OK)
+        return st;
+    st = a->closed ? ma_closed(a) : engine_init(e, a, t, scale);
     if (st != MA_OK)
         pthread_mutex_unlock(&a->lock);
     return st;
@@ -279,7 +281,10 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
         }
         if (i == next_progress) {
             next_progress += c->progress_every;
-            if (c->progress(i + 1, c->progress_context)) {
+            ma_callback_enter(a);
+            int stop = c->progress(i + 1, c->progress_context);
+            ma_callback_leave(a);
+            if (stop) {
                 r->stopped = 1;
                 i++;
                 break;
