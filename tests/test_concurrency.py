@@ -417,3 +417,30 @@ a.check()
 print(json.dumps(dict(code=code, events=res.summary["events"], n=len(t), ok=uses(a))))
 """)
     assert out == dict(code=0, events=out["n"], n=out["n"], ok=0)
+
+
+def test_closing_under_concurrent_calls_gives_the_one_message():
+    """A call that reaches C just after another thread closed the instance
+    gets C's MA_ECLOSED: its message is the same as Python's own."""
+    messages: set[str] = set()
+    for _ in range(200):
+        a = ma.Buddy(arena_size=1 << 16)
+        go = threading.Barrier(4)
+
+        def spin() -> None:
+            go.wait()
+            while True:
+                try:
+                    a.free(a.malloc(16))
+                except ValueError as e:
+                    messages.add(str(e))
+                    return
+
+        threads = [threading.Thread(target=spin) for _ in range(3)]
+        for t in threads:
+            t.start()
+        go.wait()
+        a.close()
+        for t in threads:
+            t.join()
+    assert messages == {"operation on a closed buddy allocator"}
