@@ -17,6 +17,10 @@
  * still verify their own metadata and return MA_ECORRUPT when it disagrees),
  * sizes fit in 63 bits, and alignments are powers of two >= MA_ALIGN.
  * Operations are called with the instance's lock held.
+ *
+ * A caller's callback (a walk's, a replay's progress) runs between
+ * ma_callback_enter and ma_callback_leave, so that a call back into the
+ * instance from it gets MA_EBUSY from ma_lock instead of waiting for itself.
  */
 #ifndef MA_INTERNAL_H
 #define MA_INTERNAL_H
@@ -25,6 +29,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #define MA_ERR_LEN 256
@@ -75,6 +80,10 @@ struct ma_allocator {
     const ma_ops *ops;
     const char *name;     /* the instance's name ("best-ao"); ops->name by default */
     pthread_mutex_t lock;
+    /* While a caller's callback runs under the lock: that thread's token
+     * (see core.c), else 0. */
+    _Atomic(uintptr_t) callback_thread;
+    int fork_state;       /* what ma_fork_prepare did (core.c); under the lock */
     unsigned char *base;  /* the arena: base[0 .. arena_size) */
     uint64_t arena_size;
     uint64_t map_len;     /* bytes mapped from base (whole pages) */
@@ -98,6 +107,25 @@ ma_status ma_fail(ma_allocator *a, ma_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* ma_lock when a callback is running on the instance (out of line). */
+ma_status ma_lock_slow(ma_allocator *a, const char *op);
+
+/*
+ * Take the instance's lock for operation `op`; MA_EBUSY (nothing taken)
+ * when the calling thread is running one of the instance's callbacks.
+ */
+static inline ma_status ma_lock(ma_allocator *a, const char *op)
+{
+    if (atomic_load_explicit(&a->callback_thread, memory_order_relaxed) != 0)
+        return ma_lock_slow(a, op);
+    pthread_mutex_lock(&a->lock);
+    return MA_OK;
+}
+
+/* Around a call of a caller's callback, with the lock held. */
+void ma_callback_enter(ma_allocator *a);
+void ma_callback_leave(ma_allocator *a);
 
 /* MA_ECLOSED, with the thread's message set: for calls on a closed instance. */
 ma_status ma_closed(const ma_allocator *a);

@@ -13,6 +13,32 @@
  * (the calling thread's most recent failure, like errno).
  * Every instance is protected by its own mutex: any number of threads may
  * call into one instance, and any number of instances live side by side.
+ *
+ * Callbacks.  ma_walk and ma_replay call the caller's function with the
+ * instance's mutex held.  A call on that same instance from inside such a
+ * callback (on the thread running it) is refused: it returns MA_EBUSY at
+ * once and changes nothing.  Calls from other threads wait until the walk
+ * or replay has finished.  Other instances can be used from a callback.
+ *
+ * Fork.  A child process has only the thread that called fork(); a mutex
+ * another thread held at that moment stays held for ever in the child.  The
+ * library keeps no global state, so it cannot register fork handlers itself:
+ * for every instance the child will use, call ma_fork_prepare before the
+ * fork, and ma_fork_parent / ma_fork_child after it, e.g. from your own
+ * pthread_atfork handlers (which take no argument, hence the global):
+ *
+ *     static ma_allocator *heap;
+ *     static void before(void) { ma_fork_prepare(heap); }
+ *     static void in_parent(void) { ma_fork_parent(heap); }
+ *     static void in_child(void) { ma_fork_child(heap); }
+ *     ...
+ *     ma_buddy_create(1 << 20, 0, &heap);
+ *     pthread_atfork(before, in_parent, in_child);
+ *
+ * The fork then waits for calls in progress on the instance (a replay
+ * included) to finish, and the child gets it consistent and usable.  With
+ * several instances, prepare them in an order that no callback of yours
+ * nests (a walk callback on A that calls B holds A while waiting for B).
  */
 #ifndef MEMALLOC_H
 #define MEMALLOC_H
@@ -39,7 +65,9 @@ typedef enum ma_status {
     MA_ECORRUPT = 5,    /* a heap invariant is broken (see ma_last_error) */
     MA_ESYS = 6,        /* the operating system refused (mmap, mutex) */
     MA_EUNSUPPORTED = 7, /* this allocator cannot do that */
-    MA_ECLOSED = 8       /* the instance was closed */
+    MA_ECLOSED = 8,      /* the instance was closed */
+    MA_EBUSY = 9         /* called from inside the instance's own walk or
+                            replay-progress callback: refused, nothing changed */
 } ma_status;
 
 /* A fixed, human-readable sentence for each status. */
@@ -150,7 +178,8 @@ ma_status ma_system_create(ma_allocator **out);
  */
 ma_status ma_close(ma_allocator *a);
 
-/* ma_close, then free the handle.  NULL is fine. */
+/* ma_close, then free the handle.  NULL is fine.  From inside one of the
+ * instance's own callbacks it does nothing (the instance is in use). */
 void ma_destroy(ma_allocator *a);
 
 /* ---- Allocation ---------------------------------------------------------- */
@@ -238,6 +267,27 @@ const char *ma_name(const ma_allocator *a);
 /* Where the arena starts in this process, and how large it is. */
 void *ma_arena_base(const ma_allocator *a);
 uint64_t ma_arena_size(const ma_allocator *a);
+
+/* ---- Fork (see the top of this file) ------------------------------------- */
+
+/*
+ * Take the instance's lock, waiting for calls in progress in other threads.
+ * Called from inside one of the instance's own callbacks, where this thread
+ * holds it already, it notes so and returns MA_OK.  Works on a closed
+ * instance too (until ma_destroy).  Follow it with exactly one of:
+ */
+ma_status ma_fork_prepare(ma_allocator *a);
+
+/* In the parent after fork(): release what ma_fork_prepare took. */
+ma_status ma_fork_parent(ma_allocator *a);
+
+/*
+ * In the child after fork(): a fresh lock (the thread that held the old one
+ * does not exist here), held again if the fork happened inside one of the
+ * instance's own callbacks.  The instance is then usable in the child.
+ * Either function without ma_fork_prepare first: MA_EINVAL, nothing done.
+ */
+ma_status ma_fork_child(ma_allocator *a);
 
 /* ---- Replay ---------------------------------------------------------------- */
 

@@ -312,9 +312,11 @@ static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t
                               uint64_t scale, bool may_stop, ma_replay_result *r)
 {
     memset(r, 0, sizeof *r);
-    pthread_mutex_lock(&a->lock);
+    ma_status st = ma_lock(a, "replay");
+    if (st != MA_OK)
+        return st;
     uint64_t most = 0, end = 0;
-    ma_status st = a->closed ? ma_closed(a) : check_trace(a, t, &most, &end);
+    st = a->closed ? ma_closed(a) : check_trace(a, t, &most, &end);
     if (st == MA_OK)
         st = ma_live_reserve(a, may_stop ? most : end);
     if (st == MA_OK)
@@ -368,7 +370,10 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
         }
         if (i == next_progress) {
             next_progress += c->progress_every;
-            if (c->progress(i + 1, c->progress_context)) {
+            ma_callback_enter(a);
+            int stop = c->progress(i + 1, c->progress_context);
+            ma_callback_leave(a);
+            if (stop) {
                 r->stopped = 1;
                 i++;
                 break;

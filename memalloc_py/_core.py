@@ -7,8 +7,12 @@ call, so that a bad argument raises a typed exception and changes nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
+import os
+import threading
+import weakref
 from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
@@ -249,6 +253,7 @@ _STATUS_EXC: dict[int, type[Exception]] = {
     lib.MA_EUNSUPPORTED: NotImplementedError,
     lib.MA_ECLOSED: ValueError,
     lib.MA_ENOMEM: MemoryError,
+    lib.MA_EBUSY: AllocatorError,  # a call from inside the instance's own callback
 }
 
 
@@ -279,18 +284,39 @@ class Allocator:
         if status != lib.MA_OK:
             raise _status_error(status, None)
         self._h: Any = ffi.gc(out[0], lib.ma_destroy)  # owns the C instance
-        self._hp: Any = self._h  # the handle while open, None once closed
+        self._hp: Any = self._h  # the handle while usable, None once closed
         self._closed = False
+        # Set in a forked child when the instance was busy in another thread
+        # at the fork (see _after_fork_in_child): why it cannot be used.
+        self._unusable: Optional[str] = None
+        # Threads inside a replay of this instance with a Python progress
+        # callback (see _calling_back).
+        self._py_replays: list[int] = []
         self.options: dict[str, Any] = dict(options)
         self.name = ffi.string(lib.ma_name(self._h)).decode()
         self.arena_size: int = int(lib.ma_arena_size(self._h))
+        with _registry_lock:
+            _instances.add(self)
 
     # -- plumbing
 
     def _handle(self) -> Any:
         if self._closed:
             raise ValueError(f"operation on a closed {self.name} allocator")  # as C says it
+        if self._unusable is not None:
+            raise AllocatorError(self._unusable)
         return self._h
+
+    @contextlib.contextmanager
+    def _calling_back(self) -> Iterator[None]:
+        """Mark a C call that runs Python callbacks on this instance (a replay
+        with a progress function): the fork hooks must not wait for it."""
+        me = threading.get_ident()
+        self._py_replays.append(me)
+        try:
+            yield
+        finally:
+            self._py_replays.remove(me)
 
     def _raise(self, status: int, h: Any) -> None:
         raise _status_error(status, h)
@@ -427,7 +453,9 @@ class Allocator:
         """A snapshot of the statistics (see :class:`Stats`)."""
         h = self._handle()
         st = ffi.new("ma_stats *")
-        lib.ma_get_stats(h, st)
+        status = lib.ma_get_stats(h, st)
+        if status != lib.MA_OK:
+            self._raise(status, h)
         return Stats(*(int(getattr(st, f)) for f in _STAT_FIELDS))
 
     def blocks(self) -> Blocks:
@@ -520,11 +548,19 @@ class Allocator:
             self._raise(status, h)
 
     def close(self) -> None:
-        """Release the arena.  Any later call raises ValueError; closing twice is fine."""
-        if not self._closed:
-            self._closed = True
-            self._hp = None
-            lib.ma_close(self._h)
+        """Release the arena.  Any later call raises ValueError; closing twice is fine.
+
+        From inside the instance's own replay-progress callback it raises
+        :class:`AllocatorError` and the instance stays open.
+        """
+        if self._closed:
+            return
+        if self._unusable is None:  # else its lock is held for ever: leave C alone
+            status = lib.ma_close(self._h)
+            if status != lib.MA_OK:
+                self._raise(status, self._h)
+        self._closed = True
+        self._hp = None
 
     @property
     def closed(self) -> bool:
@@ -546,3 +582,74 @@ class Allocator:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         state = " (closed)" if self._closed else ""
         return f"<{type(self).__name__} {self.name!r}({opts}){state}>"
+
+
+# ------------------------------------------------------------------------- fork
+#
+# A forked child has only the thread that called fork(): an instance's mutex
+# that another thread held at that moment would stay held for ever there.
+# So before a fork every open instance's lock is taken (waiting for the
+# calls in progress), and after it released in the parent and renewed in the
+# child (ma_fork_prepare / _parent / _child).  The exception: an instance
+# inside a replay whose Python progress callback runs in another thread.
+# The fork must not wait for that replay (its callback may wait for
+# something the forking thread holds, and the replay may last minutes), so
+# it is skipped, and in the child, where its heap may be caught in the middle
+# of an event, every call on it raises AllocatorError.  So does every
+# instance created while the fork was being prepared (not prepared itself).
+
+_registry_lock = threading.Lock()  # guards _instances
+_instances: "weakref.WeakSet[Allocator]" = weakref.WeakSet()
+_fork_lock = threading.Lock()  # one fork at a time: held from before to after
+_fork_prepared: list[Allocator] = []
+
+
+def _before_fork() -> None:
+    _fork_lock.acquire()
+    with _registry_lock:
+        candidates = list(_instances)
+    me = threading.get_ident()
+    for a in candidates:
+        busy = a._py_replays
+        if a._unusable is not None or (busy and me not in busy):
+            continue  # not prepared: unusable in the child
+        if lib.ma_fork_prepare(a._h) == lib.MA_OK:
+            _fork_prepared.append(a)
+
+
+def _after_fork_in_parent() -> None:
+    try:
+        for a in _fork_prepared:
+            lib.ma_fork_parent(a._h)
+    finally:
+        _fork_prepared.clear()
+        _fork_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    try:
+        me = threading.get_ident()
+        prepared = set()
+        for a in _fork_prepared:
+            if lib.ma_fork_child(a._h) == lib.MA_OK:
+                prepared.add(id(a))
+            a._py_replays[:] = [t for t in a._py_replays if t == me]
+        for a in list(_instances):
+            if id(a) in prepared or a._unusable is not None:
+                continue
+            a._unusable = (
+                f"the {a.name} allocator was busy in another thread when the process "
+                "forked (in a replay with a progress callback, or being created): it "
+                "cannot be used in the child process"
+            )
+            a._hp = None
+            a._py_replays.clear()
+            ffi.gc(a._h, None)  # never destroy it: its lock may stay held here
+    finally:
+        _fork_prepared.clear()
+        _fork_lock.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)

@@ -254,8 +254,13 @@ def replay(
     when stderr is a terminal), or a function ``f(events_done, total)`` called
     every ``progress_every`` events (default: 1/200 of the trace, at least
     100,000); if it returns True the replay stops there and the result covers
-    the events replayed so far (``summary["stopped"]``).  Ctrl-C stops the
-    replay the same way and raises KeyboardInterrupt.
+    the events replayed so far (``summary["stopped"]``).  If it raises, the
+    replay stops the same way and :func:`replay` raises that exception (Ctrl-C
+    raises KeyboardInterrupt); the allocator instance is then as after a
+    replay of the events before the stop (the first ``events_done``), its
+    live blocks adopted.  The function must not call the allocator being
+    replayed: such calls raise :class:`~memalloc_py.AllocatorError` (other
+    instances are fine, and other threads' calls wait for the replay).
     """
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")
@@ -272,11 +277,13 @@ def replay(
         cfg.size_scale = size_scale
         hook = progress if callable(progress) else None
         bar = None if hook else _progress_bar(n, progress)
-        state = {"done": 0, "interrupted": False}
+        state: dict[str, Any] = {"done": 0, "error": None}
 
         def on_error(exc_type: Any, exc: Any, tb: Any) -> None:
-            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-                state["interrupted"] = True
+            # The callback raised: the replay stops (error=1) and replay()
+            # raises this exception, with the callback's traceback.
+            if state["error"] is None:
+                state["error"] = (exc if exc is not None else exc_type()).with_traceback(tb)
 
         @ffi.callback("int(uint64_t, void *)", onerror=on_error, error=1)
         def on_progress(events_done: int, _ctx: Any) -> int:
@@ -293,15 +300,20 @@ def replay(
         res = ffi.new("ma_replay_result *")
         h = alloc._handle()
         sample_ptr = ffi.cast("ma_sample *", ffi.from_buffer(samples)) if capacity else ffi.NULL
+        calls_back = bar is not None or hook is not None
         try:
-            status = lib.ma_replay(h, view.c, cfg, sample_ptr, capacity, res)
+            with alloc._calling_back() if calls_back else contextlib.nullcontext():
+                status = lib.ma_replay(h, view.c, cfg, sample_ptr, capacity, res)
         finally:
             if bar is not None:
                 bar.close()
+        error, state["error"] = state["error"], None
         if status != lib.MA_OK:
-            raise _status_error(status, h)
-        if state["interrupted"]:
-            raise KeyboardInterrupt("replay interrupted")
+            failure = _status_error(status, h)
+            failure.__cause__ = error
+            raise failure
+        if error is not None:
+            raise error
         raw = _result_dict(res)
         raw["heap_observable"] = alloc.arena_size > 0
         opts = dict(alloc.options)

@@ -5,11 +5,18 @@
  *
  * Usage: test_core [iterations]   (exit status 0 when every test passes)
  */
+#define _POSIX_C_SOURCE 200809L /* fork, waitpid, kill, alarm, nanosleep */
 #include "memalloc.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static int failures, passes;
 
@@ -594,6 +601,314 @@ static void test_replay_allocated_at_max_live(void)
     ma_destroy(a);
 }
 
+/* ---- calls from inside an instance's own callbacks ----------------------- */
+
+/* A hang in these tests (the bug they guard against) ends the process. */
+#define HANG_SECONDS 120u
+
+struct reentry {
+    ma_allocator *a;
+    int calls;
+    ma_status malloc_st, stats_st, free_st, check_st, walk_st, reset_st,
+        close_st, replay_st, blocks_st;
+    int message_ok;
+};
+
+/* Every call on r->a itself, once; another instance's call must work. */
+static void reenter(struct reentry *r, uint64_t some_address)
+{
+    uint64_t addr = 0, n = 0;
+    ma_stats st;
+    ma_block blk[4];
+    r->malloc_st = ma_malloc(r->a, 16, &addr);
+    r->message_ok = strstr(ma_thread_error(), "malloc refused: called from inside the") &&
+                    strstr(ma_thread_error(), "own replay-progress or walk callback");
+    r->stats_st = ma_get_stats(r->a, &st);
+    r->free_st = ma_free(r->a, some_address);
+    r->check_st = ma_check(r->a);
+    r->reset_st = ma_reset(r->a);
+    r->blocks_st = ma_blocks(r->a, blk, 4, &n);
+    r->close_st = ma_close(r->a);
+    ma_destroy(r->a); /* refused in silence: the caller goes on using it */
+    uint8_t op = MA_EV_MALLOC;
+    uint32_t id = 0;
+    uint64_t size = 8, arg = 0;
+    ma_trace_view t = {1, &op, &id, &size, &arg, 1};
+    ma_replay_result res;
+    r->replay_st = ma_replay_bare(r->a, &t, 1, &res);
+}
+
+static int reenter_in_walk(const ma_block *b, void *p)
+{
+    struct reentry *r = p;
+    if (r->calls++ == 0) {
+        reenter(r, b->allocated ? b->address : 0);
+        r->walk_st = ma_walk(r->a, reenter_in_walk, r);
+    }
+    return 0;
+}
+
+static int reenter_in_progress(uint64_t done, void *p)
+{
+    struct reentry *r = p;
+    (void)done;
+    if (r->calls++ == 0) {
+        reenter(r, 0);
+        r->walk_st = ma_walk(r->a, reenter_in_walk, r);
+    }
+    return 0;
+}
+
+static void expect_all_busy(const struct reentry *r, uint64_t calls)
+{
+    EXPECT((uint64_t)r->calls == calls); /* the walk or replay went on */
+    EXPECT(r->malloc_st == MA_EBUSY && r->message_ok);
+    EXPECT(r->stats_st == MA_EBUSY && r->free_st == MA_EBUSY);
+    EXPECT(r->check_st == MA_EBUSY && r->reset_st == MA_EBUSY);
+    EXPECT(r->blocks_st == MA_EBUSY && r->walk_st == MA_EBUSY);
+    EXPECT(r->close_st == MA_EBUSY && r->replay_st == MA_EBUSY);
+}
+
+static void test_calls_from_own_callbacks_are_refused(ma_allocator *a)
+{
+    alarm(HANG_SECONDS);
+    uint64_t kept[8];
+    for (int i = 0; i < 8; i++)
+        kept[i] = must_malloc(a, (uint64_t)(24 + 40 * i));
+    EXPECT(ma_free(a, kept[3]) == MA_OK);
+    ma_stats before, after;
+    ma_block b1[32], b2[32];
+    uint64_t n1 = 0, n2 = 0;
+    EXPECT(ma_get_stats(a, &before) == MA_OK);
+    EXPECT(ma_blocks(a, b1, 32, &n1) == MA_OK && n1 <= 32);
+
+    struct reentry r = {0};
+    r.a = a;
+    EXPECT(ma_walk(a, reenter_in_walk, &r) == MA_OK);
+    expect_all_busy(&r, n1);
+    /* Nothing changed: the same statistics, the same blocks. */
+    EXPECT(ma_get_stats(a, &after) == MA_OK);
+    EXPECT(memcmp(&before, &after, sizeof before) == 0);
+    EXPECT(ma_blocks(a, b2, 32, &n2) == MA_OK && n2 == n1);
+    int same = 1;
+    for (uint64_t i = 0; i < n1 && i < n2; i++)
+        same &= b1[i].offset == b2[i].offset && b1[i].size == b2[i].size &&
+                b1[i].address == b2[i].address &&
+                b1[i].requested == b2[i].requested &&
+                b1[i].allocated == b2[i].allocated;
+    EXPECT(same);
+    EXPECT(ma_check(a) == MA_OK);
+
+    /* The same from a replay's progress callback: the replay goes on. */
+    enum { EVENTS = 100 };
+    uint8_t op[EVENTS];
+    uint32_t id[EVENTS];
+    uint64_t size[EVENTS], arg[EVENTS];
+    for (uint32_t i = 0; i < EVENTS; i++) {
+        op[i] = i % 2 ? MA_EV_FREE : MA_EV_MALLOC;
+        id[i] = i / 2;
+        size[i] = 8 + i;
+        arg[i] = 0;
+    }
+    ma_trace_view t = {EVENTS, op, id, size, arg, EVENTS / 2};
+    ma_replay_config c = {0};
+    c.progress_every = 10;
+    c.progress = reenter_in_progress;
+    struct reentry rp = {0};
+    rp.a = a;
+    c.progress_context = &rp;
+    ma_replay_result res;
+    EXPECT(ma_replay(a, &t, &c, NULL, 0, &res) == MA_OK);
+    EXPECT(res.events == EVENTS && !res.stopped);
+    expect_all_busy(&rp, EVENTS / 10);
+    EXPECT(ma_get_stats(a, &after) == MA_OK);
+    EXPECT(after.live_blocks == before.live_blocks);
+    EXPECT(after.mallocs == before.mallocs + EVENTS / 2);
+    EXPECT(ma_check(a) == MA_OK);
+
+    /* And everything works again afterwards. */
+    for (int i = 0; i < 8; i++)
+        if (i != 3)
+            EXPECT(ma_free(a, kept[i]) == MA_OK);
+    EXPECT(ma_check(a) == MA_OK);
+    alarm(0);
+}
+
+/* ---- fork ------------------------------------------------------------------------ */
+
+/* The instance the pthread_atfork handlers (which take no argument) serve. */
+static ma_allocator *fork_heap;
+static void fork_prepare(void) { if (fork_heap) ma_fork_prepare(fork_heap); }
+static void fork_parent(void) { if (fork_heap) ma_fork_parent(fork_heap); }
+static void fork_child(void) { if (fork_heap) ma_fork_child(fork_heap); }
+
+/* In a child: allocate, write, read back, free, check.  0 when all worked. */
+static int child_uses(ma_allocator *a)
+{
+    unsigned char buf[100], back[100];
+    uint64_t p;
+    memset(buf, 0x5a, sizeof buf);
+    if (ma_malloc(a, sizeof buf, &p) != MA_OK)
+        return 1;
+    if (ma_write(a, p, 0, buf, sizeof buf) != MA_OK ||
+        ma_read(a, p, 0, back, sizeof back) != MA_OK || memcmp(buf, back, sizeof buf))
+        return 2;
+    if (ma_free(a, p) != MA_OK)
+        return 3;
+    return ma_check(a) == MA_OK ? 0 : 4;
+}
+
+/* The child's exit status, or -1 after killing it when it did not exit
+ * within `seconds` (a deadlocked child). */
+static int wait_child(pid_t pid, double seconds)
+{
+    struct timespec start, now, nap = {0, 1000000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int status;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (w < 0)
+            return -2;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec) > seconds) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+}
+
+struct hammer {
+    ma_allocator *a;
+    atomic_int stop;
+    unsigned long ops;
+    int bad;
+};
+
+/* malloc, calloc (some large, so the lock is often held long), realloc and
+ * free on one instance until told to stop. */
+static void *hammer_thread(void *p)
+{
+    struct hammer *h = p;
+    enum { SLOTS = 32 };
+    uint64_t slot[SLOTS], x = 88172645463325252u;
+    for (int i = 0; i < SLOTS; i++)
+        slot[i] = MA_NULL;
+    while (!atomic_load(&h->stop)) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned i = (unsigned)(x % SLOTS);
+        uint64_t n = (x >> 8) % 2000 + 1, q;
+        ma_status st;
+        if (slot[i] == MA_NULL)
+            st = x % 5 == 0 ? ma_calloc(h->a, 64, (x >> 20) % 4096 + 1, &slot[i])
+                            : ma_malloc(h->a, n, &slot[i]);
+        else if (x % 3 == 0 && (st = ma_realloc(h->a, slot[i], n, &q)) == MA_OK)
+            slot[i] = q;
+        else if ((st = ma_free(h->a, slot[i])) == MA_OK)
+            slot[i] = MA_NULL;
+        if (st != MA_OK && st != MA_ENOMEM)
+            h->bad++;
+        h->ops++;
+    }
+    for (int i = 0; i < SLOTS; i++)
+        if (slot[i] != MA_NULL && ma_free(h->a, slot[i]) != MA_OK)
+            h->bad++;
+    return NULL;
+}
+
+static void test_fork_while_another_thread_allocates(ma_allocator *a, int forks)
+{
+    fork_heap = a;
+    struct hammer h = {a, 0, 0, 0};
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, hammer_thread, &h) == 0);
+    int bad_children = 0;
+    struct timespec nap = {0, 2000000};
+    for (int k = 0; k < forks; k++) {
+        nanosleep(&nap, NULL);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(child_uses(a));
+        int code = pid > 0 ? wait_child(pid, 30.0) : -3;
+        if (code != 0) {
+            fprintf(stderr, "fork %d of %s: child exit %d (-1: deadlocked)\n", k, ma_name(a), code);
+            bad_children++;
+        }
+    }
+    atomic_store(&h.stop, 1);
+    pthread_join(th, NULL);
+    fork_heap = NULL;
+    EXPECT(bad_children == 0);
+    EXPECT(h.bad == 0 && h.ops > 0);
+    EXPECT(ma_check(a) == MA_OK);
+}
+
+struct fork_in_walk {
+    ma_allocator *a;
+    int calls;
+    pid_t pid;
+    ma_status held_in_parent;
+};
+
+static int fork_inside_walk(const ma_block *b, void *p)
+{
+    struct fork_in_walk *f = p;
+    (void)b;
+    if (f->calls++ == 0) {
+        f->pid = fork();
+        if (f->pid != 0) { /* parent: the walk still holds its instance */
+            ma_stats st;
+            f->held_in_parent = ma_get_stats(f->a, &st);
+        }
+    }
+    return 0;
+}
+
+/* fork() from inside a walk callback: the walk goes on in both processes,
+ * and each has a working instance once it has returned. */
+static void test_fork_inside_own_callback(ma_allocator *a)
+{
+    fork_heap = a;
+    uint64_t p = must_malloc(a, 48);
+    struct fork_in_walk f = {a, 0, -1, MA_OK};
+    ma_status walked = ma_walk(a, fork_inside_walk, &f);
+    if (f.pid == 0) {
+        ma_stats st;
+        int code = walked != MA_OK ? 10 : ma_get_stats(a, &st) != MA_OK ? 11 : child_uses(a);
+        _exit(code != 0 ? code : ma_free(a, p) == MA_OK ? 0 : 12);
+    }
+    fork_heap = NULL;
+    EXPECT(walked == MA_OK && f.pid > 0 && f.held_in_parent == MA_EBUSY);
+    EXPECT(f.pid > 0 && wait_child(f.pid, 30.0) == 0);
+    EXPECT(child_uses(a) == 0);
+    EXPECT(ma_free(a, p) == MA_OK && ma_check(a) == MA_OK);
+}
+
+static void test_fork_handlers(void)
+{
+    ma_allocator *a = NULL;
+    EXPECT(ma_fork_parent(a) == MA_EINVAL && ma_fork_child(a) == MA_EINVAL);
+    EXPECT(ma_buddy_create(1 << 22, 16, &a) == MA_OK);
+    /* Without ma_fork_prepare first: refused, nothing done. */
+    EXPECT(ma_fork_parent(a) == MA_EINVAL && ma_fork_child(a) == MA_EINVAL);
+    EXPECT(pthread_atfork(fork_prepare, fork_parent, fork_child) == 0);
+    test_fork_while_another_thread_allocates(a, 20);
+    test_fork_inside_own_callback(a);
+    ma_destroy(a);
+    ma_freelist_config c = ma_freelist_config_default();
+    c.arena_size = 1 << 22;
+    c.fit = MA_FIT_NEXT;
+    EXPECT(ma_freelist_create(&c, &a) == MA_OK);
+    test_fork_while_another_thread_allocates(a, 10);
+    test_fork_inside_own_callback(a);
+    ma_destroy(a);
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -630,6 +945,15 @@ int main(int argc, char **argv)
     test_create_checks_every_parameter();
     test_replay_malformed_changes_nothing();
     test_replay_allocated_at_max_live();
+    EXPECT(ma_buddy_create(1 << 16, 16, &a) == MA_OK);
+    test_calls_from_own_callbacks_are_refused(a);
+    ma_destroy(a);
+    ma_freelist_config fc = ma_freelist_config_default();
+    fc.arena_size = 1 << 16;
+    EXPECT(ma_freelist_create(&fc, &a) == MA_OK);
+    test_calls_from_own_callbacks_are_refused(a);
+    ma_destroy(a);
+    test_fork_handlers();
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
