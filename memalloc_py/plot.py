@@ -261,6 +261,7 @@ def heap_map(
     ages: Optional[Mapping[int, float]] = None,
     limit: Optional[int] = None,
     size_range: Optional[tuple[int, int]] = None,
+    age_range: Optional[tuple[float, float]] = None,
     max_rects: int = 20_000,
     legend: bool = True,
 ) -> Any:
@@ -276,8 +277,10 @@ def heap_map(
     draws every allocated block in one colour; ``"age"`` colours each
     allocated block by ``ages[address]``, when it was allocated (an event
     index, as :func:`replay_python` returns, or any number that grows with
-    time; darker is older).  Free blocks are light grey in every mode, and
-    hatched when the blocks are drawn one by one.
+    time; darker is older; ``age_range=(first, last)`` fixes the scale, e.g.
+    for a series of maps of one run, else it spans the ages drawn).  Free
+    blocks are light grey in every mode, and hatched when the blocks are
+    drawn one by one.
 
     ``limit``: draw the bytes from 0 to ``limit``; by default the heap size
     (the allocator's ``stats().heap_size``; for a Blocks, or an empty heap,
@@ -346,12 +349,15 @@ def heap_map(
             raise ValueError(f"ages has no entry for {len(missing)} allocated block(s), "
                              f"the first at address {missing[0]:#x}")
         age = np.array([float(ages[a]) for a in addresses])
-        oldest = float(age.min()) if age.size else 0.0
-        youngest = float(age.max()) if age.size else 1.0
+        if age_range is not None:
+            oldest, youngest = (float(v) for v in age_range)
+        else:
+            oldest = float(age.min()) if age.size else 0.0
+            youngest = float(age.max()) if age.size else 1.0
         norm = mcolors.Normalize(oldest, youngest if youngest > oldest else oldest + 1)
         cmap = matplotlib.colormaps[AGE_CMAP]
         a, b = _CMAP_SPAN
-        colours[allocated] = cmap(a + (b - a) * norm(age))
+        colours[allocated] = cmap(a + (b - a) * np.clip(norm(age), 0.0, 1.0))
         truncated = mcolors.LinearSegmentedColormap.from_list(
             "age", cmap(np.linspace(a, b, 256)))
         mappable = ScalarMappable(norm=norm, cmap=truncated)

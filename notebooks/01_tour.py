@@ -192,15 +192,17 @@ assert short.loc["buddy", "blocks / requested"] > 1.25 > short.loc["best-ao", "b
 # ## 3. Step through the run
 #
 # With `ipywidgets` installed, the slider replays the run up to any event and draws
-# that moment's heap, colouring each block by its age (the event that allocated it:
-# dark is old). `replay_python` returns the allocator and the ages. Without
-# `ipywidgets` the cell draws the middle of the run.
+# that moment's heap (the first 32 KiB), colouring each block by its age (the event
+# that allocated it, on one scale for the whole run: dark is early). `replay_python`
+# returns the allocator and the ages. Without `ipywidgets` the cell draws the middle
+# of the run.
 
 # %%
 def show(event=len(trace) // 2, allocator="buddy"):
     alloc, ages = mp.replay_python(trace, allocator, stop=event, arena_size=1 << 20)
     with alloc:
-        ax = mp.heap_map(alloc, color_by="age", ages=ages, limit=32 << 10, row_bytes=8 << 10,
+        ax = mp.heap_map(alloc, color_by="age", ages=ages, age_range=(0, len(trace)),
+                         limit=32 << 10, row_bytes=8 << 10,
                          title=f"{allocator} after {event} of {len(trace)} events")
         plt.show()
         return ax

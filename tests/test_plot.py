@@ -172,6 +172,13 @@ def test_heap_map_state_and_age_colours():
         assert np.all(np.diff(np.array(pos)[order]) >= 0)
         # the oldest at the dark end, the youngest at the light end (256-colour map)
         assert pos[int(np.argmin(age))] <= 4 and pos[int(np.argmax(age))] >= 996
+        # a fixed scale: the same age, the same colour, whatever else is drawn
+        fixed = mp.heap_map(a, color_by="age", ages=ages, age_range=(0, 1000), row_bytes=limit)
+        one = {k: (v if k == live["address"][0] else 1000) for k, v in ages.items()}
+        other = mp.heap_map(a, color_by="age", ages=one, age_range=(0, 1000), row_bytes=limit)
+        first_colour = cmap(mp._CMAP_SPAN[0] + (mp._CMAP_SPAN[1] - mp._CMAP_SPAN[0]) * age[0] / 1000)
+        assert np.allclose(_rects(fixed, "allocated")[1][0], first_colour)
+        assert np.allclose(_rects(other, "allocated")[1][0], first_colour)
         with pytest.raises(ValueError, match="ages="):
             mp.heap_map(a, color_by="age")
         with pytest.raises(ValueError, match="no entry for 1 allocated"):
