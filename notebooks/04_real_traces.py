@@ -1,0 +1,759 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Is fragmentation solved on real programs? Johnstone and Wilson's Tables 3 and 4 on two Android traces
+#
+# **Question.** Johnstone and Wilson ("The Memory Fragmentation Problem: Solved?",
+# ISMM 1998; see `docs/references.md`) replayed the allocations of eight real C and
+# C++ programs through a dozen allocator policies and found that the good ones waste
+# almost nothing. Does that hold for other real programs, replayed the same way
+# through `memalloc_py`'s allocators?
+#
+# **What was published.** Their Tables 3 and 4 give two of their four measures of
+# fragmentation, as a percentage of overhead, averaged over the eight programs:
+# measure #3 is the heap at its largest against the live bytes at that moment, and
+# measure #4 the largest heap against the largest live bytes (`docs/measures.md`
+# defines all four). Best fit (with any free-list order) and address-ordered first
+# fit came out at about 2%, first fit with a FIFO list at 3%, next fit with
+# address-ordered and FIFO lists at 8% and 18%, first and next fit with LIFO lists
+# at 36% and 38%, and the binary buddy system at 53%.
+# Program by program, best fit ranged from 0.16% (Hyper) to 9.98% (Perl).
+#
+# **Method.** Theirs, as far as `memalloc_py` can follow it:
+#
+# - every request size multiplied by 16 (`size_scale=16`), which makes alignment
+#   and headers small beside the objects (the paper then divided heap sizes by 16,
+#   which leaves the percentages unchanged);
+# - the free-list heap grown at its top in steps of 4 KiB (`growth=4096`), and again
+#   in steps of 8 KiB (the paper's "8K" rows), never given back;
+# - the twelve free-list policies (best, first, next and worst fit, each with an
+#   address-ordered, LIFO or FIFO free list; the paper did not run worst fit) and
+#   the binary buddy system;
+# - measures #3 and #4 as the replay engine computes them, exactly, from the heap
+#   size H(t) and the live bytes L(t) after every event.
+#
+# The programs are the two real Android traces bundled with the package
+# (`surfaceflinger`, the display compositor, and `systemui`), and would include
+# programs traced on the spot (perl, python, gcc) once `memalloc record` exists;
+# the cell after the setup checks for it.
+#
+# **What is counted.** The paper counted no header overhead ("actual
+# fragmentation"). Our free-list blocks carry a header, so we report both measures
+# twice: with the headers of the live blocks counted, as the heap holds them, and
+# with them subtracted, which counts what the paper counts (see below for how the
+# subtraction is made exact). The buddy system's blocks have no header; its two
+# versions are the same.
+#
+# Nothing here is random: the traces are recorded, and every replay is
+# deterministic. `SMOKE=1` in the environment replays only the first events of each
+# trace (CI); `FIGURES=1` writes the headline figure to `docs/img/04_real_traces.png`.
+
+# %%
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import memalloc_py as ma
+from memalloc_py.trace import FREE
+
+SMOKE = os.environ.get("SMOKE") == "1"     # a short run on the first events of each trace (CI)
+FIGURES = os.environ.get("FIGURES") == "1"  # write the headline figure to docs/img/
+
+TRACES = ("surfaceflinger", "systemui")
+# SMOKE replays the first events only. surfaceflinger's heap peaks within its first
+# 40,000 events (at scale 16, and at every scale of the sweep below), so its slice
+# gives the whole trace's peaks; systemui's peaks late, so its slice shows a smaller
+# heap than the whole trace.
+SMOKE_EVENTS = {"surfaceflinger": 100_000, "systemui": 150_000}
+SCALE = 16                 # request sizes times 16, as in the paper
+GROWTHS = (4096, 8192)     # the free-list heap's growth step: the paper's 4K and 8K rows
+ARENA = 1 << 32            # address space each allocator reserves (4 GiB; only what is used is touched)
+SAMPLE_EVERY = 256         # statistics sampled every 256 events, to locate the peak (below)
+SWEEP_SCALES = range(8, 25)
+
+FREE_LIST = [n for n in ma.ALLOCATORS if n.count("-") == 1]   # the twelve policies
+ALLOCATORS = FREE_LIST + ["buddy"]
+GOOD = ["best-ao", "best-lifo", "best-fifo", "first-ao"]       # the paper's good policies
+POOR = ["first-lifo", "next-ao", "next-lifo", "next-fifo"]     # the paper's poor ones
+ROWS = GOOD + ["first-lifo", "first-fifo", "next-ao", "next-lifo", "next-fifo", "buddy",
+               "worst-ao", "worst-lifo", "worst-fifo"]         # the paper's order, then worst fit
+
+# The free-list header, measured rather than assumed: a block's address minus its offset.
+with ma.create("best-ao") as probe:
+    HEADER = int(probe.malloc(64) - probe.blocks().array["offset"][0])
+
+started = time.perf_counter()
+print(f"SMOKE={SMOKE}, FIGURES={FIGURES}; free-list header: {HEADER} bytes")
+
+# %% [markdown]
+# The published figures, from `docs/references.md` (percent; measure #3 is the paper's
+# Table 3, measure #4 its Table 4). The paper's policies without a counterpart here
+# (Lea's allocator, double buddy, simple segregated storage) are left out.
+
+# %%
+PAPER = pd.DataFrame(
+    [("best-ao", 3.73, 2.28, 0.98, 0.83), ("best-lifo", 3.76, 2.30, None, None),
+     ("best-fifo", 3.93, 2.23, None, None), ("first-ao", 6.63, 2.30, 0.91, 0.78),
+     ("first-lifo", 50.7, 36.3, None, None), ("first-fifo", 4.97, 3.14, None, None),
+     ("next-ao", 13.7, 8.04, None, None), ("next-lifo", 52.9, 38.4, None, None),
+     ("next-fifo", 20.9, 18.4, None, None), ("buddy", 59.8, 53.4, None, None)],
+    columns=["allocator", "jw3", "jw4", "jw3_8k", "jw4_8k"]).set_index("allocator")
+# Measure #4 program by program, for best fit (address-ordered) and binary buddy.
+PAPER_PROGRAMS = pd.DataFrame(
+    {"best-ao": [0.26, 0.33, 3.40, 2.03, 0.16, 9.98, 1.78, 0.26],
+     "buddy": [45.8, 34.1, 38.4, 36.9, 99.9, 39.0, 55.0, 77.7]},
+    index=["Espresso", "GCC", "Ghostscript", "Grobner", "Hyper", "Perl", "P2C", "LRUsim"])
+PAPER
+
+# %% [markdown]
+# ## The traces
+#
+# Traces recorded on the spot would join the two bundled ones here. That needs a
+# `memalloc record` command, which this version of the package does not have: the
+# cell says so and goes on with the bundled traces.
+
+# %%
+record = subprocess.run([sys.executable, "-m", "memalloc_py", "record", "--help"],
+                        capture_output=True, text=True)
+programs = {p: shutil.which(p) for p in ("perl", "python3", "gcc")}
+if record.returncode != 0:
+    print("SKIPPED: traces recorded from programs on this machine "
+          f"({', '.join(p for p, where in programs.items() if where) or 'none found'}): "
+          "`memalloc record` is not available in this installation "
+          f"({(record.stderr.strip().splitlines() or ['no message'])[-1]}).")
+else:
+    print("NOTE: `memalloc record` exists, but this notebook does not replay recorded "
+          "traces yet; only the bundled traces are measured.")
+
+
+# %%
+def prefix(trace: ma.Trace, events: int) -> ma.Trace:
+    """The first ``events`` events of ``trace``.  A prefix keeps its ids (every
+    allocation it frees, it made), so unlike ``trace[:events]`` nothing needs
+    renumbering."""
+    return ma.Trace(trace.op[:events], trace.id[:events], trace.size[:events],
+                    trace.arg[:events], n_ids=trace.n_ids,
+                    meta={**trace.meta, "name": f"{trace.meta['name']}[:{events}]"})
+
+
+traces = {}
+for name in TRACES:
+    trace = ma.importers.bundled_trace(name)
+    traces[name] = prefix(trace, SMOKE_EVENTS[name]) if SMOKE else trace
+pd.DataFrame([{"trace": t.meta["name"], "events": len(t),
+               "max live (program bytes)": t.summary()["max_live_bytes"],
+               "max live blocks": t.summary()["max_live_blocks"]} for t in traces.values()])
+
+
+# %% [markdown]
+# ## Subtracting the headers exactly
+#
+# At every moment the heap of size H(t) splits exactly into four parts: the live
+# bytes L(t), the headers of the B(t) live blocks (`HEADER` bytes each), the rest
+# of the live blocks (rounding: to 16 bytes and the minimum block in the free
+# list, which the factor 16 makes almost nothing; to a power of two in the buddy
+# system), and the free blocks inside the heap. `stats()` gives all four
+# (`requested_bytes`, `live_blocks`, `allocated_bytes`, `free_bytes`).
+#
+# The heap is a high-water mark. It reaches its maximum at one event, t*, holding
+# the B(t*) blocks live then; their headers are the part of the maximum that the
+# paper would not have counted. So, with headers subtracted,
+#
+# - #3' = (max H - HEADER·B(t*)) / L(t*) - 1,
+# - #4' = (max H - HEADER·B(t*)) / max L - 1.
+#
+# Subtracting the headers of the blocks live at some other moment (at the peak of
+# the live bytes, say) would take away bytes that were not in the heap when it
+# peaked.
+#
+# The engine reports max H and L(t*) exactly, but not t*. To find it, the replay
+# also samples the statistics every 256 events; the first sample whose
+# `peak_heap_size` equals max H brackets t* within 256 events. Inside that window
+# t* is an allocation after which the live bytes equal L(t*); the live bytes after
+# every event follow from the trace alone (`Trace.live_deltas`). For each such
+# candidate (there is one in every run below) we replay the events up to it into an
+# allocator instance we keep, check that the heap was below max H one event earlier
+# and equals it now, and read `stats()` there. If no candidate passes, a bisection
+# over the window, replaying prefixes, finds t* instead.
+
+# %%
+def options_for(name: str, growth: int) -> dict:
+    return {"arena_size": ARENA} if name == "buddy" else {"arena_size": ARENA, "growth": growth}
+
+
+def state_after(trace: ma.Trace, name: str, options: dict, event: int, scale: int):
+    """Replay events 0..event into a new instance; return the instance's stats()
+    after ``event`` and its peak heap size after ``event - 1``."""
+    with ma.create(name, **options) as heap:
+        res = ma.replay(prefix(trace, event + 1), heap, size_scale=scale,
+                        sample_every=max(event, 1))
+        before = int(res.samples["peak_heap_size"][0]) if event else 0
+        return heap.stats(), before
+
+
+def measure(trace: ma.Trace, live: np.ndarray, name: str, growth: int, scale: int = SCALE) -> dict:
+    """Measures #3 and #4 with and without headers, and the heap's parts at its peak."""
+    options = options_for(name, growth)
+    res = ma.replay(trace, name, size_scale=scale, sample_every=SAMPLE_EVERY, **options)
+    raw, samples = res.raw, res.samples
+    max_heap, max_live = raw["max_heap"], raw["max_live"]
+    k = int(np.argmax(samples["peak_heap_size"] == max_heap))
+    lo, hi = (int(samples["event"][k - 1]) + 1 if k else 0), int(samples["event"][k])
+    window = np.arange(lo, hi + 1)
+    candidates = window[(live[window] * scale == raw["live_at_max_heap"]) & (trace.op[window] != FREE)]
+    peak = None
+    for t in candidates.tolist():
+        stats, before = state_after(trace, name, options, t, scale)
+        if stats.heap_size == max_heap and before < max_heap:
+            peak = t
+            break
+    if peak is None:                                   # bisection over the window
+        while lo < hi:
+            mid = (lo + hi) // 2
+            grown = ma.replay(prefix(trace, mid + 1), name, size_scale=scale, sample_every=0,
+                              **options).raw["max_heap"]
+            lo, hi = (lo, mid) if grown == max_heap else (mid + 1, hi)
+        peak = lo
+        stats, before = state_after(trace, name, options, peak, scale)
+    assert stats.heap_size == max_heap and before < max_heap
+    assert stats.requested_bytes == raw["live_at_max_heap"]
+    headers = 0 if name == "buddy" else HEADER * stats.live_blocks
+    rounding = stats.allocated_bytes - stats.requested_bytes - headers
+    assert stats.requested_bytes + headers + rounding + stats.free_bytes == max_heap
+    summary = res.summary
+    row = {"trace": trace.meta["name"].split("[")[0], "growth": growth, "allocator": name,
+           "peak_heap": max_heap, "peak_live": max_live, "peak_event": peak,
+           "live_at_peak": stats.requested_bytes, "blocks_at_peak": stats.live_blocks,
+           "headers": headers, "rounding": rounding, "free": stats.free_bytes,
+           "jw3": max_heap / stats.requested_bytes - 1, "jw4": max_heap / max_live - 1,
+           "jw3_nohdr": (max_heap - headers) / stats.requested_bytes - 1,
+           "jw4_nohdr": (max_heap - headers) / max_live - 1}
+    assert np.isclose(row["jw3"], summary["jw3"]) and np.isclose(row["jw4"], summary["jw4"])
+    return row
+
+
+# %% [markdown]
+# ## The experiment
+#
+# Every trace through every allocator, with 4 KiB and 8 KiB growth steps (the buddy
+# system has no growth step: it runs once per trace and stands in both tables).
+
+# %%
+rows = []
+for name, trace in traces.items():
+    live = np.cumsum(trace.live_deltas()[0])       # L(t) in program bytes, every event
+    for growth in GROWTHS:
+        for allocator in ALLOCATORS:
+            if allocator == "buddy" and growth != GROWTHS[0]:
+                rows.append({**next(r for r in rows if r["trace"] == name and r["allocator"] == "buddy"),
+                             "growth": growth})
+                continue
+            rows.append(measure(trace, live, allocator, growth))
+results = pd.DataFrame(rows)
+print(f"{len(results)} measurements in {time.perf_counter() - started:.0f} s since the start")
+
+
+# %% [markdown]
+# ## The result: Tables 3 and 4 again
+#
+# Percent overhead, 4 KiB growth steps. For each trace: with the live blocks'
+# headers counted ("hdr") and subtracted ("no hdr"); then the average of the two
+# traces with headers subtracted, as the paper averaged its programs, beside the
+# paper's average.
+
+# %%
+def percent_table(measure: str, growth: int) -> pd.DataFrame:
+    sub = results[results["growth"] == growth].set_index(["allocator", "trace"])
+    table = pd.DataFrame(index=ROWS)
+    for name in TRACES:
+        table[(name, "hdr")] = [100 * sub.loc[(a, name), measure] for a in ROWS]
+        table[(name, "no hdr")] = [100 * sub.loc[(a, name), measure + "_nohdr"] for a in ROWS]
+    table[("average", "no hdr")] = table[[(n, "no hdr") for n in TRACES]].mean(axis=1)
+    paper_col = measure if growth == 4096 else measure + "_8k"
+    table[("J&W 1998", "8 programs")] = PAPER[paper_col].reindex(ROWS)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.index.name = "allocator"
+    return table.round(2)
+
+
+table3 = percent_table("jw3", 4096)
+table4 = percent_table("jw4", 4096)
+print("Measure #3 (heap at its peak / live bytes then - 1), %, 4 KiB steps")
+display(table3)
+print("Measure #4 (peak heap / peak live bytes - 1), %, 4 KiB steps")
+display(table4)
+
+# %% [markdown]
+# With 8 KiB steps (the paper ran only best fit and first fit, address-ordered, this
+# way):
+
+# %%
+table3_8k = percent_table("jw3", 8192)
+table4_8k = percent_table("jw4", 8192)
+print("Measure #3, %, 8 KiB steps")
+display(table3_8k)
+print("Measure #4, %, 8 KiB steps")
+display(table4_8k)
+
+# %% [markdown]
+# What the heap held at its peak (4 KiB steps), as a percentage of the live bytes at
+# that moment: the headers of the live blocks, the rest of the live blocks
+# (rounding), and the free blocks inside the heap. The three add up to measure #3
+# with headers; without the first, to #3 without headers.
+
+# %%
+parts = results[results["growth"] == 4096].set_index(["allocator", "trace"])
+breakdown = pd.DataFrame(index=ROWS)
+for name in TRACES:
+    for part in ("headers", "rounding", "free"):
+        breakdown[(name, part)] = [100 * parts.loc[(a, name), part] / parts.loc[(a, name), "live_at_peak"]
+                                   for a in ROWS]
+breakdown.columns = pd.MultiIndex.from_tuples(breakdown.columns)
+breakdown.index.name = "allocator"
+breakdown.round(2)
+
+# %% [markdown]
+# Program by program, measure #4 for best fit (address-ordered) and the buddy system:
+# the paper's eight programs (no headers counted) and our two traces (headers
+# subtracted, 4 KiB steps).
+
+# %%
+ours = results[(results["growth"] == 4096)].pivot(index="trace", columns="allocator", values="jw4_nohdr")
+programs_table = pd.concat([PAPER_PROGRAMS.assign(source="J&W 1998"),
+                            (100 * ours[["best-ao", "buddy"]]).assign(source="memalloc_py")])
+programs_table.index.name = "program"
+programs_table.round(2)
+
+# %% [markdown]
+# The same measure #4 as a picture: our two traces, their average and the paper's
+# average, one bar per allocator, on a logarithmic axis (the values span three
+# orders of magnitude).
+
+# %%
+OUR_AVERAGE = "memalloc_py, average of the 2 traces"
+PAPER_AVERAGE = "J&W 1998, average of 8 programs"
+
+
+def headline_frame(growth: int) -> pd.DataFrame:
+    ours = results[results["growth"] == growth][["trace", "allocator", "jw4_nohdr"]]
+    mean = ours.groupby("allocator", as_index=False)["jw4_nohdr"].mean().assign(trace=OUR_AVERAGE)
+    paper = pd.DataFrame({"trace": PAPER_AVERAGE, "allocator": PAPER.index,
+                          "jw4_nohdr": PAPER["jw4"].to_numpy() / 100})
+    return pd.concat([ours, mean, paper], ignore_index=True)
+
+
+GROUPS = [*TRACES, OUR_AVERAGE, PAPER_AVERAGE]
+fig, ax = plt.subplots(figsize=(14, 5.6), layout="constrained")
+ma.plot.compare(headline_frame(4096), "jw4_nohdr", ax=ax, order=ROWS, groups=GROUPS, percent=True,
+                title="Measure #4 (peak heap / peak live bytes - 1), headers not counted: "
+                      "two Android traces at size scale 16 and 4 KiB growth steps, "
+                      "beside Johnstone and Wilson's average")
+ax.set_yscale("log")
+ax.set_ylim(0.1, 1000)
+ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}%"))
+ax.set_ylabel("measure #4, headers not counted (%, log scale)")
+ax.set_xlabel("")
+bar = 0.8 / len(ROWS)
+ax.text(GROUPS.index(PAPER_AVERAGE) - 0.4 + bar * (ROWS.index("worst-lifo") + 0.5), 0.15,
+        "worst fit:\nnot run", ha="center", va="bottom", fontsize=8, color="#555555")
+if FIGURES:
+    def repository_root(start: Path) -> Path:
+        for folder in (start, *start.parents):
+            if (folder / "notebooks" / "04_real_traces.py").is_file() and (folder / "pyproject.toml").is_file():
+                return folder
+        raise FileNotFoundError(f"no memalloc_py repository above {start}")
+
+    figure_dir = Path(os.environ.get("FIGURE_DIR") or repository_root(Path.cwd().resolve()) / "docs" / "img")
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure_dir / "04_real_traces.png", dpi=110)
+    print(f"wrote {figure_dir / '04_real_traces.png'}")
+plt.show()
+
+# %% [markdown]
+# ## The findings, checked
+#
+# The paper's conclusions, each turned into a check on our numbers (measure #4,
+# headers subtracted). "Clearly worse" means at least twice the overhead and at
+# least 2 percentage points more, so that 0.2% against 0.1% does not count. Per
+# trace at both growth steps, unless an average is named.
+
+# %%
+def clearly_worse(x: float, y: float) -> bool:
+    return x >= 2 * y and x - y >= 0.02
+
+
+jw4 = results.pivot_table(index=["trace", "growth"], columns="allocator", values="jw4_nohdr")
+average = jw4.groupby(level="growth").mean()            # the two traces' average, per growth step
+checks = []
+
+# 1. Best fit and address-ordered first fit waste least, and almost nothing: on the
+#    two traces' average the lowest allocator is one of them, and on each trace the
+#    best of them wastes under 2%.
+for growth, row in average.iterrows():
+    lowest = row.idxmin()
+    checks.append(("lowest on average is a good policy", ("average", growth), lowest, row[lowest],
+                   lowest in GOOD))
+for key, row in jw4.iterrows():
+    best = row[GOOD].idxmin()
+    checks.append(("the best good policy wastes under 2%", key, best, row[best], row[best] < 0.02))
+
+# 2. LIFO first fit and next fit are clearly worse: on the two traces' average, every
+#    poor policy is clearly worse than the good policies' median, and the LIFO ones
+#    than every good policy.
+for growth, row in average.iterrows():
+    median_good = row[GOOD].median()
+    for bad in POOR:
+        checks.append((f"{bad} clearly worse than the good median", ("average", growth), bad,
+                       row[bad], clearly_worse(row[bad], median_good)))
+    for bad in ("first-lifo", "next-lifo"):
+        checks.append((f"{bad} clearly worse than every good policy", ("average", growth), bad,
+                       row[bad], all(clearly_worse(row[bad], row[g]) for g in GOOD)))
+
+# 3. The binary buddy system wastes tens of percent: between 20% and 100% on each
+#    trace, and at least 20 points more than every good policy.
+for key, row in jw4.iterrows():
+    checks.append(("buddy: tens of percent above the good policies", key, "buddy", row["buddy"],
+                   0.20 <= row["buddy"] <= 1.0 and all(row["buddy"] - row[g] >= 0.20 for g in GOOD)))
+
+check_table = pd.DataFrame(checks, columns=["finding", "where", "allocator", "#4 no hdr", "holds"])
+check_table["#4 no hdr"] = (100 * check_table["#4 no hdr"]).round(2)
+display(check_table)
+assert check_table["holds"].all(), check_table[~check_table["holds"]]
+
+# %% [markdown]
+# Two of the paper's findings do not carry over, and the checks below pin down how:
+#
+# - **Buddy is not the worst.** In the paper the binary buddy system (53%) wasted more
+#   than every policy it is set against here. On surfaceflinger, LIFO next fit wastes
+#   more than the buddy system, and so does the two traces' average.
+# - **Next fit is not always clearly worse than best fit.** With 4 KiB steps,
+#   address-ordered next fit is not clearly worse than address-ordered best fit on
+#   the two traces' average, because best-ao loses about 12% on surfaceflinger. The
+#   next section shows that this 12% is a coin flip of the size scale.
+
+# %%
+for growth in GROWTHS:
+    assert jw4.loc[("surfaceflinger", growth), "next-lifo"] > jw4.loc[("surfaceflinger", growth), "buddy"]
+    assert average.loc[growth, "next-lifo"] > average.loc[growth, "buddy"]
+assert not clearly_worse(average.loc[4096, "next-ao"], average.loc[4096, "best-ao"])
+assert clearly_worse(average.loc[8192, "next-ao"], average.loc[8192, "best-ao"])
+print("buddy below LIFO next fit on surfaceflinger and on average; "
+      "next-ao vs best-ao, average, 4 KiB: "
+      f"{100 * average.loc[4096, 'next-ao']:.2f}% vs {100 * average.loc[4096, 'best-ao']:.2f}%")
+
+# %% [markdown]
+# ## How fragile is one trace's ranking?
+#
+# On surfaceflinger the four good policies sit within a few percent of each other,
+# in an order that looks meaningful. Replay the same trace with the request sizes
+# multiplied by 8, 9, ..., 24 instead of 16 (4 KiB steps, headers counted: this is
+# about the heap the allocator actually reaches) and compare their peak heaps.
+
+# %%
+SWEEP = GOOD
+sweep_trace = traces["surfaceflinger"]
+sweep_rows = []
+for scale in SWEEP_SCALES:
+    frame = ma.compare(sweep_trace, SWEEP, size_scale=scale, sample_every=0,
+                       arena_size=ARENA, growth=4096)
+    for name in SWEEP:
+        sweep_rows.append({"scale": scale, "allocator": name, "peak_heap": int(frame.loc[name, "peak_heap"]),
+                           "jw4": frame.loc[name, "jw4"]})
+sweep = pd.DataFrame(sweep_rows)
+
+
+def ranking(group: pd.DataFrame) -> str:
+    """The allocators from the smallest peak heap up; equal heaps joined by '='."""
+    group = group.sort_values(["peak_heap", "allocator"])
+    text = group["allocator"].iloc[0]
+    for prev, (_, row) in zip(group["peak_heap"], group.iloc[1:].iterrows()):
+        text += (" = " if row["peak_heap"] == prev else " < ") + row["allocator"]
+    return text
+
+
+orders = sweep.groupby("scale")[["allocator", "peak_heap"]].apply(ranking)
+sweep_table = sweep.pivot(index="scale", columns="allocator", values="jw4")[SWEEP].mul(100).round(2)
+sweep_table["order of peak heap"] = orders
+sweep_table
+
+# %%
+fig, ax = plt.subplots(figsize=(11, 4.8), layout="constrained")
+# One colour and marker each (three of the four are best fit, which ma.plot's
+# family colours would draw alike), side by side at each scale so equal values stay visible.
+looks = {"best-ao": ("#0072B2", "o"), "best-lifo": ("#D55E00", "s"),
+         "best-fifo": ("#CC79A7", "D"), "first-ao": ("#009E73", "^")}
+for i, name in enumerate(SWEEP):
+    part = sweep[sweep["allocator"] == name]
+    colour, marker = looks[name]
+    ax.plot(part["scale"] + 0.16 * (i - 1.5), 100 * part["jw4"], linestyle="none", marker=marker,
+            color=colour, markersize=7, label=name)
+ax.axvspan(SCALE - 0.5, SCALE + 0.5, color="#eeeeee", zorder=0)
+ax.text(SCALE, 14.6, "the paper's scale", ha="center", va="bottom", fontsize=9, color="#555555")
+ax.set_xticks(list(SWEEP_SCALES))
+ax.set_xlim(min(SWEEP_SCALES) - 0.6, max(SWEEP_SCALES) + 0.6)
+ax.set_ylim(0, 16)
+ax.set_xlabel("size scale (every request size multiplied by)")
+ax.set_ylabel("measure #4, headers counted (%)")
+ax.set_title("surfaceflinger: the good policies' overhead at each size scale (4 KiB steps)",
+             loc="left", fontsize=11)
+ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
+for side in ("top", "right"):
+    ax.spines[side].set_visible(False)
+ax.legend(title="allocator", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+plt.show()
+
+# %%
+distinct_orders = orders.nunique()
+lowest = sweep.loc[sweep.groupby("scale")["peak_heap"].idxmin(), "allocator"]
+print(f"{distinct_orders} different orders over {len(orders)} scales; "
+      f"lowest at some scale: {sorted(set(lowest))}")
+assert distinct_orders > 1, "the order of the four policies is the same at every scale"
+assert set(lowest) >= {"best-ao", "first-ao"}, "one policy is lowest at every scale"
+# Bimodal: every value is either below 4% or between 11% and 14%.
+assert (sweep["jw4"].lt(0.04) | sweep["jw4"].between(0.11, 0.14)).all()
+
+# %% [markdown]
+# ## Why: a few buffers of megabytes and a margin of kilobytes
+#
+# Look at the two heaps at the moment best-ao's heap reaches its peak (size scale 16,
+# 4 KiB steps), against best-fifo's at the same event.
+
+# %%
+sf = results[(results["trace"] == "surfaceflinger") & (results["growth"] == 4096)].set_index("allocator")
+t_peak = int(sf.loc["best-ao", "peak_event"])
+requests = sweep_trace.request_sizes() * SCALE
+pair = (t_peak - 1, t_peak)
+print("events", pair, "allocate", [f"{requests[e] / 2**20:.2f} MiB" for e in pair])
+assert all(requests[e] >= 2**20 and sweep_trace.op[e] != FREE for e in pair)
+
+
+def heap_at(name: str, events: int) -> ma.Allocator:
+    """An instance holding what the first ``events`` events left live (the caller closes it)."""
+    heap = ma.create(name, **options_for(name, 4096))
+    ma.replay(prefix(sweep_trace, events), heap, size_scale=SCALE, sample_every=0)
+    return heap
+
+
+MAP_POLICIES = ("best-ao", "best-fifo")
+before = {n: heap_at(n, pair[0]) for n in MAP_POLICIES}    # just before the two allocations
+after = {n: heap_at(n, pair[1] + 1) for n in MAP_POLICIES}  # just after them
+
+# What each of the two requests takes as a block, and every free block of 1 MiB or more
+# just before them.
+blocks_after = after["best-fifo"].blocks().array
+need = {e: int(blocks_after["size"][blocks_after["requested"] == requests[e]][0]) for e in pair}
+holes = []
+for name, heap in before.items():
+    b = heap.blocks().array
+    for offset, size in b[(b["address"] < 0) & (b["size"] >= 2**20)][["offset", "size"]].tolist():
+        holes.append({"allocator": name, "hole at (MiB)": round(offset / 2**20, 2), "hole (bytes)": size,
+                      **{f"hole - block of {requests[e] / 2**20:.2f} MiB (bytes)": size - need[e] for e in pair}})
+holes = pd.DataFrame(holes)
+spare = {e: f"hole - block of {requests[e] / 2**20:.2f} MiB (bytes)" for e in pair}
+fifo_holes, ao_holes = holes[holes["allocator"] == "best-fifo"], holes[holes["allocator"] == "best-ao"]
+# best-fifo: a hole for each buffer, with less than 4 KiB to spare.
+assert all(fifo_holes[spare[e]].between(0, 4095).any() for e in pair)
+# best-ao: one hole holds the first buffer, and it is the only one that could hold the second.
+assert (ao_holes[spare[pair[0]]] >= 0).sum() == 1 and (ao_holes[spare[pair[1]]] >= 0).sum() == 1
+assert (ao_holes[spare[pair[0]]] >= 0).idxmax() == (ao_holes[spare[pair[1]]] >= 0).idxmax()
+# So best-ao's heap grows at the second event and best-fifo's does not.
+assert after["best-ao"].stats().heap_size > before["best-ao"].stats().heap_size
+assert after["best-fifo"].stats().heap_size == before["best-fifo"].stats().heap_size
+holes
+
+# %%
+from matplotlib.patches import Rectangle
+
+ROW = 2**21   # 2 MiB per row of the maps
+
+
+def outline(ax, offset: int, size: int, label: str, colour: str = "#D00000",
+            style: str = "-") -> None:
+    """Frame a block on a heap map (rows of ROW bytes) and label it."""
+    pieces = []
+    for r in range(offset // ROW, (offset + size - 1) // ROW + 1):
+        lo, hi = max(offset, r * ROW) - r * ROW, min(offset + size, (r + 1) * ROW) - r * ROW
+        ax.add_patch(Rectangle((lo, r - 0.45), hi - lo, 0.9, fill=False, edgecolor=colour,
+                               linewidth=1.8, linestyle=style, zorder=5))
+        pieces.append((hi - lo, lo, r))
+    width, lo, r = max(pieces)
+    ax.text(lo + width / 2, r, label, ha="center", va="center", fontsize=8, zorder=6,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": colour})
+
+
+def large_blocks(heap: ma.Allocator, least: int = 2**18) -> set:
+    """(offset, size) of the allocated blocks of at least ``least`` bytes."""
+    b = heap.blocks().array
+    b = b[(b["address"] >= 0) & (b["size"] >= least)]
+    return set(zip(b["offset"].tolist(), b["size"].tolist()))
+
+
+limit = max(h.stats().heap_size for h in after.values())
+fig, axes = plt.subplots(len(MAP_POLICIES), 1, figsize=(12, 10), layout="constrained")
+for ax, name in zip(axes, MAP_POLICIES):
+    h = after[name]
+    grown = h.stats().heap_size - before[name].stats().heap_size
+    ma.plot.heap_map(h, ax=ax, limit=limit, row_bytes=ROW, size_range=(32, 8 << 20),
+                     title=f"{name} after event {pair[1]:,}: heap {h.stats().heap_size / 2**20:.2f} MiB"
+                           + (f", grown by {grown / 2**20:.2f} MiB at this event" if grown else
+                              ", not grown at this event"),
+                     legend=(name == MAP_POLICIES[0]))
+    b = h.blocks().array
+    buffers = set()
+    for e in pair:
+        mine = b[(b["address"] >= 0) & (b["requested"] == requests[e])]
+        assert len(mine) == 1
+        buffers.add((int(mine["offset"][0]), int(mine["size"][0])))
+        outline(ax, int(mine["offset"][0]), int(mine["size"][0]),
+                f"event {e:,}: {requests[e] / 2**20:.2f} MiB")
+    # The other large blocks (256 KiB and more) that lie where the other heap has none.
+    others = [n for n in MAP_POLICIES if n != name]
+    elsewhere = large_blocks(h) - buffers - set.union(*(large_blocks(after[n]) for n in others))
+    for offset, size in sorted(elsewhere):
+        outline(ax, offset, size, f"{size / 2**20:.2f} MiB", colour="#E69F00", style="--")
+axes[-1].legend(handles=[Rectangle((0, 0), 1, 1, fill=False, edgecolor="#D00000", linewidth=1.8,
+                                   label="the two buffers of\nevents %s and %s" % (f"{pair[0]:,}", f"{pair[1]:,}")),
+                         Rectangle((0, 0), 1, 1, fill=False, edgecolor="#E69F00", linewidth=1.8,
+                                   linestyle="--", label="blocks of 256 KiB or more\nwhere the other heap\nhas none")],
+                loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+plt.show()
+for heap in (*before.values(), *after.values()):
+    heap.close()
+
+# %% [markdown]
+# The trace allocates the same two buffers again and again (3.34 MiB and 4.25 MiB at
+# scale 16; 214 KB and 272 KB in the program), frees them, and allocates them
+# again, while smaller blocks around them come and go. Best fit puts each buffer in
+# the smallest hole that holds it. Just before the pair above, best-fifo's heap (the
+# table) has a hole that holds the 4.25 MiB block to the byte, and another that holds
+# the 3.34 MiB block with 2,720 bytes to spare: both fit and the heap does not grow.
+# The two heaps differ in where two blocks of half a megabyte lie (dashed in the
+# maps): best-fifo keeps both just after the first hole, at 20 MiB; best-ao has one
+# at 12.5 MiB and the other at 26.7 MiB, inside the region that is best-fifo's second
+# hole. So best-ao's first hole is about half a megabyte larger and its second half
+# a megabyte too small. The 3.34 MiB buffer takes the only hole that holds it, the
+# one the 4.25 MiB buffer needed, and the 4.25 MiB buffer goes on top of the heap:
+# a heap 4.25 MiB larger, about 12% of the peak live bytes.
+#
+# Another size scale changes every block's size, and with it where the smaller
+# blocks go and which holes are left: at scales 15 and 17, best-ao's buffers fit and
+# it wastes 0.55% and 1.21%, while best-lifo and best-fifo are the ones that lose
+# 12-13%. Measure #4 of each good policy on surfaceflinger is bimodal (below 4% or
+# between 11% and 14% at every scale), and which mode a policy lands in at one scale
+# says little about the policy.
+#
+# Removing the header is such a perturbation too. Replay every request 16 bytes
+# smaller, so that each block is exactly 16 times the program's request, as an
+# allocator without headers would have it (requests of 0 and 1 bytes keep the
+# 32-byte minimum block): the heap is then header-free by construction, but the
+# blocks land elsewhere.
+
+# %%
+def without_headers(trace: ma.Trace) -> ma.Trace:
+    """The trace at size scale 16 with every request HEADER bytes smaller, calloc as
+    malloc: each block is then exactly 16 times the program's request."""
+    from memalloc_py.trace import CALLOC, MALLOC
+    request = trace.request_sizes()
+    size = np.where(request >= 2, request * SCALE - HEADER, request)
+    size[trace.op == FREE] = 0
+    op = np.where(trace.op == CALLOC, MALLOC, trace.op).astype(np.uint8)
+    arg = np.where(trace.op == CALLOC, 0, trace.arg).astype(np.uint64)
+    return ma.Trace(op, trace.id, size, arg, n_ids=trace.n_ids, meta=trace.meta)
+
+
+headerless = []
+for name, trace in traces.items():
+    frame = ma.compare(without_headers(trace), FREE_LIST, size_scale=1, sample_every=0,
+                       arena_size=ARENA, growth=4096)
+    true_max_live = SCALE * trace.summary()["max_live_bytes"]
+    for allocator in FREE_LIST:
+        headerless.append({"trace": name, "allocator": allocator,
+                           "header-free replay": frame.loc[allocator, "peak_heap"] / true_max_live - 1})
+headerless = pd.DataFrame(headerless).pivot(index="allocator", columns="trace", values="header-free replay")
+compare_headers = pd.concat({"headers subtracted": table4.xs("no hdr", axis=1, level=1)[list(TRACES)].loc[FREE_LIST],
+                             "header-free replay": 100 * headerless.loc[FREE_LIST]}, axis=1).round(2)
+compare_headers
+
+# %%
+gap = (compare_headers["header-free replay"] - compare_headers["headers subtracted"]).abs()
+print(f"largest difference between the two: {gap.max().max():.1f} points "
+      f"({gap.stack().idxmax()})")
+assert gap.max().max() > 10, "the header-free replay changed no allocator's #4 by more than 10 points"
+
+# %% [markdown]
+# ## What it means
+#
+# **Where we agree with the paper.** On the two Android traces the good policies
+# (best fit with any free-list order, address-ordered first fit) waste the least: on
+# the traces' average the lowest allocator is one of them (best-fifo; at full size it
+# is also the lowest on each trace), and the best of them stays under 2% on each
+# trace, as the paper's stay near 2% on average. First fit and next fit with LIFO
+# lists waste far more (25% to 165%), next fit in every order is clearly worse than
+# the good policies' median, and the binary buddy system loses tens of percent (52%
+# and 44%), much of it to rounding every request up to a power of two: in the
+# breakdown at the peak, rounding is about half of buddy's overhead on
+# surfaceflinger and nearly all of it on systemui.
+#
+# **Which numbers compare with the paper's.** The ones with headers subtracted
+# ("no hdr"): like the paper's, they count the rounding and the free memory in the
+# heap, not the headers. At scale 16 the headers matter little: subtracting them
+# lowers measure #4 by 0.11-0.14 points on surfaceflinger and 0.51-0.57 on systemui,
+# whose objects are smaller (checked below: under one point everywhere). Both sets
+# are exact for our heaps; neither is the heap that an allocator without headers
+# would reach, which places its blocks differently: the header-free replay moves
+# some allocators' measure #4 by tens of points.
+#
+# **Where we disagree.**
+#
+# - *Best fit, address-ordered, on surfaceflinger:* 11.7% with 4 KiB steps where
+#   the paper's average is 2.28%. The sweep shows this is one side of a coin flip
+#   (0.55% and 1.21% at scales 15 and 17). The same flip shows on systemui, where
+#   best-ao loses 2.9% with 4 KiB steps and best-lifo 2.9% with 8 KiB steps, against
+#   0.2-0.5% for the other good policies. The paper's own per-program spread for best fit (0.16% for
+#   Hyper to 9.98% for Perl) is as wide as ours.
+# - *FIFO first fit* (3.14% in the paper) loses 42% on surfaceflinger, far from the
+#   good policies there, though close to them on systemui (1.0%).
+# - *Next fit, address-ordered,* is not clearly worse than best-ao on the average
+#   with 4 KiB steps (8.1% against 7.3%), only because of best-ao's flip; it is with
+#   8 KiB steps.
+# - *The buddy system is not the worst:* LIFO next fit loses more on surfaceflinger
+#   (165%) and on the average, and worst fit, which the paper did not run, loses
+#   more than anything else (83% to 387%).
+# - *8 KiB steps* lower best-ao's average (its surfaceflinger outcome flips) but not
+#   first-ao's; the paper found both lower. With two traces and bimodal outcomes, the
+#   growth step decides which side of a margin a few buffers land on rather than
+#   how good a policy is.
+#
+# Two traces are not eight programs, and an average of two bimodal numbers is
+# coarse. What holds is the paper's broad grouping: the good policies near zero,
+# LIFO first fit and next fit far worse, the buddy system tens of percent. Rankings
+# within the good group, or between best-ao and next-ao on one trace, do not hold:
+# they change with the size scale.
+
+# %%
+header_share = (results["jw4"] - results["jw4_nohdr"])
+print(f"headers' share of measure #4: {100 * header_share.min():.2f} to {100 * header_share.max():.2f} points")
+assert (header_share < 0.01).all() and (header_share[results["allocator"] != "buddy"] > 0).all()
+
+# %%
+print(f"ran in {time.perf_counter() - started:.0f} s (SMOKE={SMOKE})")
