@@ -230,6 +230,15 @@ def _blocks_of(source: Any) -> tuple[np.ndarray, str, Optional[int]]:
     raise TypeError(f"heap_map draws an Allocator or a Blocks, not {type(source).__name__}")
 
 
+def _whole(value: Any, name: str, low: int) -> int:
+    """An integer argument from ``low`` up: TypeError, or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    return int(value)
+
+
 def _auto_row_bytes(limit: int) -> int:
     """A power of two that wraps ``limit`` bytes into 1 to 16 rows, more rows
     for larger heaps (1 KiB: one row; 64 KiB: 8; 256 KiB and up: 16)."""
@@ -273,8 +282,8 @@ def heap_map(
     ``color_by``: ``"size"`` colours allocated blocks by size class (powers of
     two, see :func:`size_class`; ``size_range=(low, high)`` fixes the classes
     the colours span and the legend lists, so that several maps share one
-    scale); ``"state"``
-    draws every allocated block in one colour; ``"age"`` colours each
+    scale); ``"state"`` draws every allocated block in one colour; ``"age"``
+    colours each
     allocated block by ``ages[address]``, when it was allocated (an event
     index, as :func:`replay_python` returns, or any number that grows with
     time; darker is older; ``age_range=(first, last)`` fixes the scale, e.g.
@@ -307,14 +316,8 @@ def heap_map(
     end_all = offset + array["size"].astype(np.int64)
     if limit is None:
         limit = heap_size if heap_size else int(end_all.max(initial=0))
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
-        raise ValueError(f"limit must be a byte count >= 0, got {limit!r}")
-    limit = int(limit)
-    if row_bytes is None:
-        row_bytes = _auto_row_bytes(limit)
-    if isinstance(row_bytes, bool) or not isinstance(row_bytes, (int, np.integer)) or row_bytes < 1:
-        raise ValueError(f"row_bytes must be a positive integer, got {row_bytes!r}")
-    row_bytes = int(row_bytes)
+    limit = _whole(limit, "limit", 0)
+    row_bytes = _auto_row_bytes(limit) if row_bytes is None else _whole(row_bytes, "row_bytes", 1)
     n_rows = max(1, -(-limit // row_bytes))
     if n_rows > 4096:
         raise ValueError(f"row_bytes={row_bytes} cuts {format_bytes(limit)} into {n_rows} rows; "
@@ -559,8 +562,8 @@ def replay_python(trace: Trace, allocator: Any, *, stop: Optional[int] = None,
     """
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")
-    stop = len(trace) if stop is None else int(stop)
-    if not 0 <= stop <= len(trace):
+    stop = len(trace) if stop is None else _whole(stop, "stop", 0)
+    if stop > len(trace):
         raise ValueError(f"stop must be from 0 to {len(trace)}, got {stop}")
     alloc = _fresh(allocator, options)
     run = _PyReplay(trace, alloc, record=False)
@@ -573,9 +576,7 @@ def replay_python(trace: Trace, allocator: Any, *, stop: Optional[int] = None,
 
 
 def _limit_events(trace: Trace, max_events: Optional[int], truncate: bool) -> int:
-    limit = DEFAULT_MAX_EVENTS if max_events is None else int(max_events)
-    if limit < 1:
-        raise ValueError(f"max_events must be at least 1, got {max_events}")
+    limit = DEFAULT_MAX_EVENTS if max_events is None else _whole(max_events, "max_events", 1)
     if len(trace) <= limit:
         return len(trace)
     if truncate:

@@ -191,11 +191,13 @@ assert short.loc["buddy", "blocks / requested"] > 1.25 > short.loc["best-ao", "b
 # %% [markdown]
 # ## 3. Step through the run
 #
-# With `ipywidgets` installed, the slider replays the run up to any event and draws
+# With `ipywidgets` installed and the notebook open in Jupyter, the slider replays
+# the run up to any event and draws
 # that moment's heap (the first 32 KiB), colouring each block by its age (the event
 # that allocated it, on one scale for the whole run: dark is early). `replay_python`
-# returns the allocator and the ages. Without `ipywidgets` the cell draws the middle
-# of the run.
+# returns the allocator and the ages. Without `ipywidgets`, and in the unattended
+# runs (`SMOKE=1` or `FIGURES=1`, where the notebook client can wait out its whole
+# timeout on widget messages), the cell draws the middle of the run.
 
 # %%
 def show(event=len(trace) // 2, allocator="buddy"):
@@ -212,7 +214,7 @@ try:
     import ipywidgets as widgets
 except ImportError:
     widgets = None
-if widgets is not None:
+if widgets is not None and not (SMOKE or FIGURES):
     widgets.interact(show, event=widgets.IntSlider(value=len(trace) // 2, min=0, max=len(trace),
                                                    step=1, continuous_update=False),
                      allocator=["buddy", "best-ao"])

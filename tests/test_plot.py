@@ -193,8 +193,12 @@ def test_heap_map_of_blocks_and_bad_arguments():
         assert sum(widths) == a.arena_size
         with pytest.raises(ValueError, match="color_by"):
             mp.heap_map(a, color_by="colour")
-        with pytest.raises(ValueError, match="row_bytes"):
+        with pytest.raises(ValueError, match="row_bytes must be at least 1, got 0"):
             mp.heap_map(a, row_bytes=0)
+        with pytest.raises(TypeError, match="limit must be an integer, not float"):
+            mp.heap_map(a, limit=1024.0)
+        with pytest.raises(ValueError, match="limit must be at least 0"):
+            mp.heap_map(a, limit=-1)
         with pytest.raises(ValueError, match="10000 rows; at most 4096"):
             mp.heap_map(a, row_bytes=1, limit=10_000)
         with pytest.raises(TypeError, match="Allocator or a Blocks"):
@@ -263,6 +267,10 @@ def test_heap_map_over_time_refuses_or_truncates_long_traces():
     assert "first 50 of 200 events" in ax.get_title(loc="left")
     boxes, _ = _rects(ax, "lifetimes")
     assert boxes[:, 1].max() <= 50 and ax.get_xlim() == (0, 50)
+    with pytest.raises(ValueError, match="max_events must be at least 1"):
+        mp.heap_map_over_time(t, "best-ao", max_events=0)
+    with pytest.raises(ValueError, match="stop must be from 0 to 200, got 201"):
+        mp.replay_python(t, "best-ao", stop=201)
     with pytest.raises(TypeError, match="not an instance"):
         mp.heap_map_over_time(t, ma.Buddy(), max_events=500)
 
