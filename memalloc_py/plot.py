@@ -36,7 +36,7 @@ import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, Locator
+from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
 from ._core import Allocator, Blocks
 from .allocators import create
@@ -97,6 +97,23 @@ def format_bytes(n: float) -> str:
         if abs(n) >= 1 << k:
             return f"{_short(n / (1 << k))} {unit}"
     return f"{_short(n)} B"
+
+
+def _count_label(v: float) -> str:
+    """An event count in a few characters: 950, 25k, 1.5M."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.0f}"
+
+
+def _event_axis(axis: Any) -> None:
+    """Event-count ticks that cannot run into each other on a narrow axes:
+    as many as the axis length has room for when it is drawn (matplotlib's
+    "auto" count, which allows three font sizes per label), labelled in a few
+    characters (25k, 1.5M)."""
+    axis.set_major_locator(MaxNLocator(nbins="auto", integer=True, min_n_ticks=2))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: _count_label(v)))
 
 
 def _byte_unit(top: float) -> tuple[str, int]:
@@ -745,7 +762,7 @@ def timeline(result: Any, *, axes: Any = None) -> Any:
     frag_ax.set_ylim(0, 100)
     every = result.options.get("sample_every", 0)
     frag_ax.set_xlabel("event" + (f" (sampled every {every:,})" if every else ""))
-    frag_ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    _event_axis(frag_ax.xaxis)
     for a in (top_ax, frag_ax):
         a.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=9,
                  frameon=False)

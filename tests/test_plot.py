@@ -44,10 +44,12 @@ def _buddy_heap():
 # ---------------------------------------------------------------- the import
 
 
-def test_import_memalloc_py_does_not_import_matplotlib():
+def test_import_memalloc_py_does_not_import_matplotlib(tmp_path):
     code = ("import sys, memalloc_py as ma; assert 'matplotlib' not in sys.modules, 'eager'; "
             "p = ma.plot; assert 'matplotlib' in sys.modules; print(p.__name__, 'plot' in dir(ma))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # cwd: outside the checkout, whose source folder would shadow the install
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
     assert out.stdout.split() == ["memalloc_py.plot", "True"]
 
 
@@ -323,6 +325,28 @@ def test_timeline_draws_heap_live_and_fragmentation():
     sys_fig = mp.timeline(ma.replay(t, "system", sample_every=500))
     assert "heap_size" not in {ln.get_gid() for ln in sys_fig.axes[0].lines}
     assert "not observable" in sys_fig.axes[0].get_title(loc="left")
+
+
+def test_timeline_event_labels_do_not_overlap_on_half_width_axes():
+    """Two timelines side by side: the event ticks of each stay apart (they
+    once ran together as "100,000200,000")."""
+    import matplotlib.pyplot as plt
+
+    t = ma.workloads.steady_state(600_000, live=2000, seed=1)
+    res = ma.replay(t, "best-ao", sample_every=5000)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 4), sharex="col", layout="constrained")
+    for col in range(2):
+        mp.timeline(res, axes=axes[:, col])
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes[1]:
+        lo, hi = ax.get_xlim()
+        boxes = [lab.get_window_extent(renderer) for lab, tick in zip(ax.get_xticklabels(), ax.get_xticks())
+                 if lab.get_visible() and lab.get_text() and lo <= tick <= hi]
+        assert len(boxes) >= 2
+        boxes.sort(key=lambda b: b.x0)
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [lab.get_text() for lab in ax.get_xticklabels()]
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------- compare
