@@ -63,6 +63,20 @@ from .trace import Trace, TraceError
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # ``ma.plot`` imports matplotlib, so only on first use.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"plot"})
+
+
 __all__ = [
     "ALIASES",
     "ALLOCATORS",
@@ -83,6 +97,7 @@ __all__ = [
     "create",
     "compare",
     "importers",
+    "plot",
     "read_trace",
     "replay",
     "replay_bare",
