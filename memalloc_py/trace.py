@@ -534,11 +534,27 @@ class Trace:
                              "t[:] is a copy with dense ids that can be saved")
         header = {"format": "memalloc_py-trace", "version": _FORMAT_VERSION,
                   "n_ids": self.n_ids, "meta": self.meta}
-        with open(path, "wb") as f:
-            np.savez_compressed(
-                f, op=self.op, id=self.id, size=self.size, arg=self.arg,
-                header=np.frombuffer(json.dumps(header).encode(), dtype="u1"),
-            )
+        # The header is made and checked as load() will read it before the
+        # file is touched, and the file replaced only once fully written: a
+        # trace that cannot be saved leaves an existing file as it was.
+        try:
+            raw = np.frombuffer(json.dumps(header, allow_nan=False).encode(), dtype="u1")
+        except (TypeError, ValueError) as e:
+            raise TraceError(f"{os.fspath(path)}: meta cannot be saved as JSON ({e})") from None
+        try:
+            _read_header(raw)
+        except TraceError as e:
+            raise TraceError(f"{os.fspath(path)}: {e}") from None
+        target = os.fspath(path)
+        tmp = f"{target}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, op=self.op, id=self.id, size=self.size, arg=self.arg,
+                                    header=raw)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"]) -> "Trace":
@@ -567,7 +583,7 @@ class Trace:
         except FileNotFoundError:
             raise
         except (OSError, ValueError, KeyError, TypeError, EOFError, NotImplementedError,
-                zipfile.BadZipFile, zlib.error) as e:
+                MemoryError, RecursionError, zipfile.BadZipFile, zlib.error) as e:
             raise TraceError(f"{name}: not a readable memalloc_py trace file "
                              f"({type(e).__name__}: {e})") from None
 

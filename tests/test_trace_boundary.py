@@ -2,6 +2,7 @@
 at the C boundary, and ``Trace.load`` on malformed files (every one a
 TraceError naming the file, with memory bounded by what the file holds)."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -379,3 +380,46 @@ def test_a_replay_of_a_loaded_file_is_bounded_by_its_events(tmp_path):
     u = Trace.load(p)
     assert u == t and u.n_ids <= len(u)
     assert R.replay(u, "best-ao", sample_every=0).summary["failures"] == 0
+
+
+def test_a_trace_that_cannot_be_saved_leaves_the_file_as_it_was(tmp_path):
+    """save() once opened the file before making the header: a meta that JSON
+    cannot hold left an empty file; a meta load() refuses was written."""
+    t = Trace.from_events([("malloc", "a", 10), ("free", "a")])
+    p = tmp_path / "keep.npz"
+    t.save(p)
+    before = p.read_bytes()
+    for meta, message in (({"seed": np.int64(3)}, "cannot be saved as JSON"),
+                          ({"x": float("nan")}, "cannot be saved as JSON"),
+                          ({"name": 5}, "meta.name is not a string"),
+                          ({"dropped": {"x": -1}}, "meta.dropped is not an object of counts")):
+        bad = Trace(t.op, t.id, t.size, t.arg, meta=meta)
+        with pytest.raises(TraceError, match=message):
+            bad.save(p)
+        assert p.read_bytes() == before
+        assert Trace.load(p) == t
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["keep.npz"]
+
+
+def test_arrays_declared_huge_or_headers_nested_deep_are_trace_errors(tmp_path):
+    """A small file whose op array claims 10**11 entries, or whose header nests
+    100,000 lists deep, is a TraceError (once a MemoryError/RecursionError)."""
+    import io
+    import zipfile as zf
+
+    p = saved(tmp_path)
+    huge = tmp_path / "huge.npz"
+    with zf.ZipFile(p) as src, zf.ZipFile(huge, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "op.npy":
+                buf = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    buf, {"descr": "|u1", "fortran_order": False, "shape": (100_000_000_000,)})
+                data = buf.getvalue() + b"\0" * 64
+            dst.writestr(info.filename, data)
+    with pytest.raises(TraceError, match=f"^{re.escape(str(huge))}: "):
+        Trace.load(huge)
+    deep = rewrite(tmp_path, raw_header=b"[" * 100_000 + b"]" * 100_000, name="deep.npz")
+    with pytest.raises(TraceError, match=f"^{re.escape(str(deep))}: "):
+        Trace.load(deep)
