@@ -534,10 +534,12 @@ class _PyReplay:
     def run(self, stop: int) -> None:
         a, t = self.alloc, self.trace
         op, ids, size, arg = t.op, t.id, t.size, t.arg
+        failed: set[int] = set()  # ids whose allocation failed, as the C engine keeps them
         for e in range(stop):
             o, ident, n = int(op[e]), int(ids[e]), int(size[e])
-            if o == FREE:
-                if ident in self.address:  # else its allocation failed
+            if o == FREE or (o == REALLOC and n == 0 and ident in failed):
+                failed.discard(ident)  # the end of a failed allocation: nothing to free
+                if ident in self.address:
                     a.free(self.address[ident])
                     self._close(ident, e)
             elif o == REALLOC and ident in self.address:
@@ -557,8 +559,10 @@ class _PyReplay:
                     p, requested = a.memalign(int(arg[e]), n), n
                 else:  # malloc, or realloc of an id not live: realloc(NULL, n)
                     p, requested = a.malloc(n), n
+                failed.discard(ident)
                 if p is None:
                     self.failures += 1
+                    failed.add(ident)
                 else:
                     self._open(ident, p, requested, e)
             if self.record:
@@ -574,8 +578,10 @@ def replay_python(trace: Trace, allocator: Any, *, stop: Optional[int] = None,
     realloc that succeeds counts as a new allocation).
 
     ``allocator``: a name for :func:`memalloc_py.create` with ``options``,
-    or a factory that returns a new allocator.  Allocations that fail are
-    skipped, and so are the later events of their ids.
+    or a factory that returns a new allocator.  Events mean what they mean
+    to the C replay engine (:func:`memalloc_py.replay`): an allocation that
+    fails leaves its id holding nothing until its free or realloc to 0 ends
+    it, and a realloc of it to a size above 0 is realloc(NULL, n).
     """
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, not {type(trace).__name__}")

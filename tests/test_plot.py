@@ -295,6 +295,27 @@ def test_lifetimes_and_replay_python_match_the_c_replay():
         assert all(ages[r.address] == r.start for r in at_stop.itertuples())
 
 
+def test_replay_python_treats_failures_and_reallocs_as_the_c_engine_does():
+    """A failed allocation's realloc to 0 only ends the id (it once made a
+    block the engine never made); a realloc of it to n > 0 allocates; a
+    realloc of a live block to an impossible size leaves it; realloc(NULL, 0)
+    allocates a minimum block."""
+    big = 1 << 30
+    t = ma.Trace.from_events([
+        ("malloc", "a", big), ("realloc", "a", 0), ("malloc", "b", 16),
+        ("malloc", "c", big), ("realloc", "c", 40), ("realloc", "b", big),
+        ("realloc", "d", 0), ("malloc", "e", big), ("free", "e"), ("malloc", "f", 100),
+        ("realloc", "f", 0),
+    ])
+    for name in ("buddy", "best-ao"):
+        for stop in range(len(t) + 1):
+            a, ages = mp.replay_python(t, name, arena_size=1 << 20, stop=stop)
+            with a, ma.create(name, arena_size=1 << 20) as ref:
+                res = ma.replay(t[:stop], ref, sample_every=0)
+                assert np.array_equal(a.blocks().array, ref.blocks().array), (name, stop)
+                assert a.stats().failures == res.summary["failures"]
+
+
 def test_lifetimes_with_a_factory_and_failures():
     t = ma.Trace.from_events([("malloc", 1, 600), ("malloc", 2, 600), ("free", 2), ("free", 1)])
     df = mp.lifetimes(t, lambda: ma.Buddy(arena_size=1024))
