@@ -177,6 +177,31 @@ def _write(target: str, text: str) -> None:
             f.write(text)
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output files that cannot be written before any replay runs."""
+    import os
+
+    for option, target in (("--csv", args.csv), ("--json", args.json), ("--plot", args.plot)):
+        if target is None or (target == "-" and option != "--plot"):
+            continue
+        if target in ("", "-"):
+            raise UsageError(f"{option} needs a file name" + (" (a picture cannot go to stdout)"
+                                                              if target == "-" else ""))
+        folder = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{option} {target}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"{option} {target}: the folder {folder} is not writable")
+    if args.plot is not None:
+        from matplotlib.figure import Figure
+
+        kinds = sorted(Figure().canvas.get_supported_filetypes())
+        ext = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        if ext not in kinds:
+            raise UsageError(f"--plot {args.plot}: name the picture's format by its extension, "
+                             f"one of {', '.join('.' + k for k in kinds)}")
+
+
 def _allocator_names(text: Optional[str]) -> list[str]:
     """The --allocators list: known names, aliases resolved, none twice."""
     from . import allocators as A
@@ -310,8 +335,13 @@ def _compare(args: argparse.Namespace) -> int:
     R._check_counts(args.sample_every, args.size_scale, names=("--sample-every", "--size-scale"))
     if args.csv == "-" and args.json == "-":
         raise UsageError("--csv - and --json - would both write to stdout; send one to a file")
-    if args.plot and args.sample_every == 0:
-        raise UsageError("--plot draws the samples, and --sample-every 0 takes none")
+    if args.plot is not None:
+        if args.sample_every == 0:
+            raise UsageError("--plot draws the samples, and --sample-every 0 takes none")
+        if all(n == "system" for n in names):
+            raise UsageError("--plot draws heap sizes, and system's cannot be observed: "
+                             "add an allocator that has an arena")
+    _check_outputs(args)
     _check_arena(names, args.arena_size, args.growth)
     if args.trace:
         trace = read_trace(args.trace, args.format)
@@ -321,8 +351,9 @@ def _compare(args: argparse.Namespace) -> int:
             raise UsageError(f"unknown workload {args.workload!r}; choose from: {', '.join(W.WORKLOADS)}")
         _check_memory(args.events, args.sample_every, len(names), None, generate=True)
         trace = W.generate(args.workload, args.events, seed=args.seed)
-    if args.plot and len(trace) == 0:
-        raise UsageError("the trace has no events: nothing to plot")
+    if args.plot and len(trace) <= max(args.sample_every, 1):
+        raise UsageError(f"--plot needs at least two samples: the trace has {len(trace):,} events, "
+                         f"one sample every {args.sample_every:,} (lower --sample-every)")
     progress = False if args.no_progress else None
     results = []
     for name in names:

@@ -265,5 +265,5 @@ def test_plot_needs_events(capsys, tmp_path):
     path = tmp_path / "empty.npz"
     ma.Trace.from_events([]).save(path)
     code, out, err = run(capsys, "compare", "--trace", str(path), "--plot", str(tmp_path / "x.png"))
-    assert code == 2 and out == "" and err.startswith("memalloc: ") and "no events" in err
+    assert code == 2 and out == "" and err.startswith("memalloc: ") and "the trace has 0 events" in err
     assert not (tmp_path / "x.png").exists()

@@ -312,3 +312,30 @@ def test_a_real_process_prints_one_line(tmp_path, case):
     proc = python_m(*argv, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("memalloc: "), proc.stderr
+
+
+@pytest.mark.parametrize("plot, extra, words", [
+    ("out.xyz", [], ["--plot out.xyz", "extension", ".png"]),
+    ("{tmp}/missing/x.png", [], ["does not exist"]),
+    ("-", [], ["--plot needs a file name", "stdout"]),
+    ("", [], ["--plot needs a file name"]),
+    ("{tmp}/x.png", ["--allocators", "system"], ["system's cannot be observed"]),
+    ("{tmp}/x.png", ["--events", "1000", "--sample-every", "5000"], ["at least two samples"]),
+])
+def test_plot_outputs_are_checked_before_any_replay(capsys, tmp_path, plot, extra, words):
+    """A bad --plot target once failed only after every replay, with the table
+    printed; "-" wrote a file named "-.png"; a lone system warned on stderr."""
+    events = [] if "--events" in extra else ["--events", "2000"]
+    code, out, err = run(capsys, "compare", "--plot", plot.format(tmp=tmp_path), *extra, *events,
+                         "--no-progress")
+    assert_one_line_error(code, err, *words)
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_and_json_into_a_missing_folder_are_refused_before_any_replay(capsys, tmp_path):
+    for option in ("--csv", "--json"):
+        code, out, err = run(capsys, "compare", option, str(tmp_path / "no" / "t.csv"),
+                             "--events", "2000", "--no-progress")
+        assert_one_line_error(code, err, option, "does not exist")
+        assert out == ""
