@@ -122,7 +122,8 @@ class ReplayResult:
     """What one replay measured.
 
     ``timeline`` is a pandas DataFrame with one row per sample; ``summary`` a
-    dict of totals: events, failures, seconds, ns_per_event, peak_heap,
+    dict of totals: events, failures, seconds, ns_per_event, peak_heap (NaN
+    for ``system``, whose heap cannot be observed, as are jw1..jw4 there),
     peak_live, jw1..jw4 (Johnstone-Wilson measures as overheads, ``ratio - 1``)
     and ``internal_fragmentation``.  Like the Johnstone-Wilson measures, it
     is exact, taken by the engine at every event, not from the samples: ``1 -
@@ -154,7 +155,7 @@ class ReplayResult:
             "failures": r["failures"],
             "seconds": seconds,
             "ns_per_event": r["nanoseconds"] / r["events"] if r["events"] else math.nan,
-            "peak_heap": r["max_heap"],
+            "peak_heap": r["max_heap"] if jw else math.nan,  # system: not observable
             "peak_live": r["max_live"],
             "jw1": (r["sum_heap_over_live"] / r["ratio_points"] - 1.0)
             if r["ratio_points"] and jw else math.nan,

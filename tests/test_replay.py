@@ -344,3 +344,15 @@ def test_internal_fragmentation_is_the_sample_at_the_peak(name):
     want = 1 - s["requested_bytes"][i] / s["allocated_bytes"][i]
     assert res.summary["internal_fragmentation"] == pytest.approx(want, rel=1e-12)
     assert 0 < want < 1
+
+
+def test_system_peak_heap_is_not_a_measured_zero():
+    """system's heap cannot be observed: its peak_heap is NaN like its
+    Johnstone-Wilson measures (it was 0, drawn as a zero bar), and compare's
+    frame keeps every other allocator's peak heap exact."""
+    t = ma.workloads.steady_state(2000, live=200, seed=1)
+    s = R.replay(t, "system").summary
+    assert math.isnan(s["peak_heap"]) and math.isnan(s["jw4"]) and s["peak_live"] > 0
+    df = R.compare(t, ["buddy", "system"], arena_size=1 << 24)
+    assert math.isnan(df.loc["system", "peak_heap"])
+    assert df.loc["buddy", "peak_heap"] == R.replay(t, "buddy", arena_size=1 << 24).summary["peak_heap"]
