@@ -511,11 +511,11 @@ class Trace:
         bad = first & ~starts_ok
         if bad.any():
             violations.append((bad, "{kind} of id {id}, which is not live"))
-        bad = ~first & ((ops == MALLOC) | (ops == CALLOC) | (ops == MEMALIGN))
-        if bad.any():
-            violations.append((bad, "{kind} reuses id {id}, which is still live"))
         after_end = np.zeros(n, dtype=bool)
         after_end[1:] = ends[:-1] & ~first[1:]
+        bad = ~first & ~after_end & ((ops == MALLOC) | (ops == CALLOC) | (ops == MEMALIGN))
+        if bad.any():
+            violations.append((bad, "{kind} reuses id {id}, which is still live"))
         if after_end.any():
             violations.append((after_end, "{kind} of id {id} after it was freed"))
         if violations:

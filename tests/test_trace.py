@@ -269,3 +269,11 @@ def test_realloc_to_zero_bytes_of_nothing_allocates_as_in_the_replay_engine():
     res = R.replay(t, "best-ao", sample_every=1)
     assert res.samples["live_blocks"].tolist() == np.cumsum(dblocks).tolist()
     assert res.samples["requested_bytes"].tolist() == np.cumsum(dbytes).tolist()
+
+
+def test_validate_names_a_reuse_after_free_as_such():
+    """A malloc of an id after its free was reported as "still live"."""
+    with pytest.raises(TraceError, match=r"^event 2: malloc of id 0 after it was freed$"):
+        Trace([MALLOC, FREE, MALLOC], [0, 0, 0], [8, 0, 8])
+    with pytest.raises(TraceError, match=r"^event 1: malloc reuses id 0, which is still live$"):
+        Trace([MALLOC, MALLOC], [0, 0], [8, 8])
