@@ -197,7 +197,8 @@ typedef enum ma_option_type {
 typedef struct ma_registry_info {
     const char *name;        /* "best-ao" */
     const char *aliases;     /* comma-separated other names ("best"), or "" */
-    const char *family;      /* "buddy", "freelist", "system": the code behind */
+    const char *family;      /* "buddy", "free-list", "system": the
+                                code behind it */
     const char *description; /* one line */
     size_t n_options;        /* hidden options included */
 } ma_registry_info;

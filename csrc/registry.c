@@ -63,9 +63,9 @@ struct entry_def {
 
 static const option_def buddy_options[] = {
     {"arena_size", MA_OPT_SIZE, "1M", KIB * KIB, KIB, TIB,
-     "address space reserved: a power of two from 1K to 1T", 0},
+     "address space reserved: a power of two from 1 KiB to 1 TiB", 0},
     {"min_block", MA_OPT_SIZE, "16", 16, 16, TIB,
-     "smallest block: a power of two from 16 to arena_size", 0},
+     "smallest block: a power of two from 16 bytes to the arena size", 0},
 };
 
 static ma_status create_buddy(const entry_def *e, const uint64_t *v,
@@ -80,14 +80,14 @@ static ma_status create_buddy(const entry_def *e, const uint64_t *v,
 /* In the order create_freelist reads them. */
 static const option_def freelist_options[] = {
     {"arena_size", MA_OPT_SIZE, "1G", GIB, 4 * KIB, 32 * GIB,
-     "address space reserved: a multiple of 16 from 4K to 32G", 0},
+     "address space reserved: a multiple of 16 from 4 KiB to 32 GiB", 0},
     {"growth", MA_OPT_SIZE, "4K", 4 * KIB, 16, 32 * GIB,
-     "heap growth step: a multiple of 16 from 16 to arena_size", 0},
+     "heap growth step: a multiple of 16 from 16 bytes to the arena size", 0},
     {"prealloc", MA_OPT_SIZE, "0", 0, 0, 32 * GIB,
      "heap bytes taken at creation: 0, or a multiple of 16 from min_block to "
-     "arena_size", 0},
+     "the arena size", 0},
     {"min_block", MA_OPT_SIZE, "32", 32, 32, 32 * GIB,
-     "smallest block: a multiple of 16 from 32 to arena_size", 0},
+     "smallest block: a multiple of 16 from 32 bytes to the arena size", 0},
     {"trim", MA_OPT_BOOLEAN, "0", 0, 0, 1,
      "1: give the heap's free top back (never below prealloc)", 0},
     {"stamp_limit", MA_OPT_INTEGER, "0", 0, 0,
@@ -111,7 +111,7 @@ static ma_status create_freelist(const entry_def *e, const uint64_t *v,
 }
 
 #define FREELIST(nm, al, fit, order, desc)                                   \
-    {nm, al, "freelist", desc, freelist_options,                             \
+    {nm, al, "free-list", desc, freelist_options,                             \
      sizeof freelist_options / sizeof freelist_options[0], create_freelist,  \
      {fit, order}}
 

@@ -943,7 +943,7 @@ static void expect_create(const char *name, const char *options, ma_status want,
         fprintf(stderr, "ma_create(\"%s\", \"%s\"): %d (%s)\n", name,
                 options ? options : "NULL", (int)st, ma_thread_error());
     if (st == MA_OK) {
-        EXPECT(a != NULL && strcmp(ma_name(a), want_name) == 0);
+        EXPECT(a != NULL && want_name != NULL && strcmp(ma_name(a), want_name) == 0);
         expect_works(a);
         ma_destroy(a);
     } else {
