@@ -23,6 +23,8 @@
  *   range-checked; min and max here describe those checks for listing, and
  *   tests/c/test_core.c verifies that they agree.  The parser rejects only
  *   what is not a value of the option's type.
+ * - No option has type MA_OPT_CHOICE yet: the parser reads sizes, integers
+ *   and booleans, and a choice option needs its list of words added here.
  */
 #include "ma_internal.h"
 
@@ -162,6 +164,11 @@ static const entry_def entries[] = {
 };
 
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
+
+_Static_assert(sizeof buddy_options / sizeof buddy_options[0] <= MAX_OPTIONS,
+               "raise MAX_OPTIONS");
+_Static_assert(sizeof freelist_options / sizeof freelist_options[0] <= MAX_OPTIONS,
+               "raise MAX_OPTIONS");
 
 size_t ma_registry_count(void) { return N_ENTRIES; }
 
