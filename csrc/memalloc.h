@@ -171,6 +171,69 @@ ma_status ma_freelist_create(const ma_freelist_config *config,
  */
 ma_status ma_system_create(ma_allocator **out);
 
+/* ---- The registry: every allocator by name ------------------------------- */
+
+/*
+ * Create the allocator registered as `name` (or one of its aliases) with
+ * `options`, a text such as "arena_size=1G,growth=8192,trim=1": key=value
+ * pairs separated by single commas, no spaces.  Sizes take an optional K, M,
+ * G or T suffix (powers of 1024), integers are decimal, booleans 0 or 1.
+ * NULL or "" means every default.  An unknown name or option, a malformed
+ * value (not a number, a bad suffix, above 2^64 - 1), an option given twice,
+ * an empty key or a stray comma is MA_EINVAL; so is a value out of range
+ * (the typed create function's own check).  ma_thread_error() names them.
+ */
+ma_status ma_create(const char *name, const char *options, ma_allocator **out);
+
+/* What an option holds. */
+typedef enum ma_option_type {
+    MA_OPT_SIZE = 0,    /* bytes, with an optional K/M/G/T suffix */
+    MA_OPT_INTEGER = 1, /* a decimal count */
+    MA_OPT_BOOLEAN = 2, /* 0 or 1 */
+    MA_OPT_CHOICE = 3   /* one word of a list (no allocator has one yet) */
+} ma_option_type;
+
+/* One allocator of the registry. */
+typedef struct ma_registry_info {
+    const char *name;        /* "best-ao" */
+    const char *aliases;     /* comma-separated other names ("best"), or "" */
+    const char *family;      /* "buddy", "free-list", "system": the
+                                code behind it */
+    const char *description; /* one line */
+    size_t n_options;        /* hidden options included */
+} ma_registry_info;
+
+/* One option of a registered allocator. */
+typedef struct ma_option_info {
+    const char *name;        /* "arena_size" */
+    ma_option_type type;
+    const char *default_text; /* the default as options take it ("1G") */
+    uint64_t default_value;  /* the same as a number */
+    uint64_t min, max;       /* the widest range the create function takes;
+                                its own rule may be narrower (a power of two,
+                                at most arena_size) */
+    const char *description; /* one line: the rule in words */
+    int hidden;              /* 1: for tests only, not listed to users */
+} ma_option_info;
+
+/* The number of registered allocators (aliases not counted). */
+size_t ma_registry_count(void);
+
+/* Allocator number i, 0 <= i < ma_registry_count(); MA_EINVAL past the end. */
+ma_status ma_registry_entry(size_t i, ma_registry_info *out);
+
+/* Option j of allocator i; MA_EINVAL past the end. */
+ma_status ma_registry_option(size_t i, size_t j, ma_option_info *out);
+
+/*
+ * Parse `options` for allocator `name` as ma_create does, without creating:
+ * values[j] receives option j's value (its default when not given), for
+ * j < capacity; *index receives the allocator's number.  The values are not
+ * range-checked (the create function does that).
+ */
+ma_status ma_registry_parse(const char *name, const char *options,
+                            size_t *index, uint64_t *values, size_t capacity);
+
 /*
  * Release the arena and the allocator's tables.  Afterwards every call on
  * the instance fails with MA_ECLOSED (safe even from other threads) until

@@ -55,7 +55,9 @@ from ._core import (
     Stats,
 )
 from . import importers, workloads
-from .allocators import ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, Buddy, FreeList, System, create
+from .allocators import (
+    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, Buddy, FreeList, System, create,
+)
 
 from .importers import read_trace
 from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
@@ -90,6 +92,7 @@ __all__ = [
     "FITS",
     "FreeList",
     "ORDERS",
+    "REGISTRY",
     "HeapCorruption",
     "InvalidAddress",
     "Stats",

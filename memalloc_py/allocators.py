@@ -1,14 +1,15 @@
-"""The allocators: one small class each, and the name registry behind ``create``."""
+"""The allocators: one small class each, and the C registry (``ma_create``) behind ``create``."""
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Any, Callable
+import operator
+from dataclasses import dataclass
+from typing import Any, Union
 
-from ._core import Allocator, _count
+from ._core import Allocator, AllocatorError, _count
 from ._native import ffi, lib
 
-__all__ = ["Buddy", "FreeList", "System", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS", "create", "accepted_options"]
+__all__ = ["Buddy", "FreeList", "System", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
+           "REGISTRY", "AllocatorInfo", "OptionInfo", "create", "info", "accepted_options"]
 
 
 def _option(value: Any, name: str) -> int:
@@ -16,6 +17,86 @@ def _option(value: Any, name: str) -> int:
     uint64_t can hold are checked here; the C create function checks the
     range and names the parameter, its value and the allowed range."""
     return _count(value, name)
+
+
+#: The C registry's option types, by ma_option_type.
+_OPTION_TYPES = {lib.MA_OPT_SIZE: "size", lib.MA_OPT_INTEGER: "integer",
+                 lib.MA_OPT_BOOLEAN: "boolean", lib.MA_OPT_CHOICE: "choice"}
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One option of a registered allocator, as the C registry lists it."""
+
+    name: str
+    type: str           # "size", "integer", "boolean" or "choice"
+    default: Union[int, bool]
+    default_text: str   # as the options text takes it ("1G")
+    min: int
+    max: int            # the widest range; the rule in ``description`` may be narrower
+    description: str
+    hidden: bool        # for tests only (keyword with a leading underscore)
+
+    def value(self, number: int) -> Union[int, bool]:
+        """A parsed value as Python holds it (a bool for booleans)."""
+        return bool(number) if self.type == "boolean" else number
+
+
+@dataclass(frozen=True)
+class AllocatorInfo:
+    """One allocator of the C registry (``memalloc list`` shows them)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    family: str         # the code behind it: "buddy", "free-list", "system"
+    description: str
+    options: tuple[OptionInfo, ...]
+
+    def option_names(self, hidden: bool = False) -> tuple[str, ...]:
+        return tuple(o.name for o in self.options if hidden or not o.hidden)
+
+    def option(self, name: str) -> OptionInfo:
+        return next(o for o in self.options if o.name == name)
+
+
+def _text(p: Any) -> str:
+    return ffi.string(p).decode()
+
+
+def _read_registry() -> dict[str, AllocatorInfo]:
+    """Every allocator of the C registry, in its order."""
+    found: dict[str, AllocatorInfo] = {}
+    e = ffi.new("ma_registry_info *")
+    o = ffi.new("ma_option_info *")
+    for i in range(lib.ma_registry_count()):
+        if lib.ma_registry_entry(i, e) != lib.MA_OK:  # pragma: no cover - i < count
+            raise AllocatorError(_text(lib.ma_thread_error()))
+        options = []
+        for j in range(e.n_options):
+            if lib.ma_registry_option(i, j, o) != lib.MA_OK:  # pragma: no cover
+                raise AllocatorError(_text(lib.ma_thread_error()))
+            kind = _OPTION_TYPES[o.type]
+            default = bool(o.default_value) if kind == "boolean" else int(o.default_value)
+            options.append(OptionInfo(_text(o.name), kind, default, _text(o.default_text),
+                                      int(o.min), int(o.max), _text(o.description), bool(o.hidden)))
+        aliases = _text(e.aliases)
+        found[_text(e.name)] = AllocatorInfo(_text(e.name), tuple(aliases.split(",")) if aliases else (),
+                                             _text(e.family), _text(e.description), tuple(options))
+    return found
+
+
+def _default(name: str, option: str) -> Any:
+    """The registry's default of one option (the classes' keyword defaults)."""
+    for i in range(lib.ma_registry_count()):
+        e = ffi.new("ma_registry_info *")
+        lib.ma_registry_entry(i, e)
+        if _text(e.name) == name:
+            o = ffi.new("ma_option_info *")
+            for j in range(e.n_options):
+                lib.ma_registry_option(i, j, o)
+                if _text(o.name) == option:
+                    return int(o.default_value)
+    raise KeyError(f"{name} has no option {option}")  # pragma: no cover
 
 
 class Buddy(Allocator):
@@ -35,7 +116,8 @@ class Buddy(Allocator):
     ``arena_size`` (on an empty heap, the whole arena is one block at 0).
     """
 
-    def __init__(self, arena_size: int = 1 << 20, min_block: int = 16):
+    def __init__(self, arena_size: int = _default("buddy", "arena_size"),
+                 min_block: int = _default("buddy", "min_block")):
         arena_size = _option(arena_size, "arena_size")
         min_block = _option(min_block, "min_block")
         super().__init__(
@@ -43,6 +125,10 @@ class Buddy(Allocator):
             {"arena_size": arena_size, "min_block": min_block},
         )
         self.min_block = min_block
+
+    def _registered(self) -> None:
+        """Attributes of an instance made by :func:`create`."""
+        self.min_block = int(self.options["min_block"])
 
 
 #: Placement policies of :class:`FreeList`.
@@ -130,6 +216,16 @@ class FreeList(Allocator):
         self.order = order
         self.min_block = min_block
 
+    def _registered(self) -> None:
+        """Attributes of an instance made by :func:`create`: the registry's
+        names fix fit and order, and the instance is named "<fit>-<order>"."""
+        fit, short = self.name.split("-")
+        self.fit = fit
+        self.order = next(o for o, s in ORDERS.items() if s == short)
+        self.options = {"arena_size": self.options["arena_size"], "fit": self.fit,
+                        "order": self.order, **self.options}
+        self.min_block = int(self.options["min_block"])
+
 
 class System(Allocator):
     """The C library's malloc behind the common interface: the speed baseline.
@@ -144,51 +240,81 @@ class System(Allocator):
     def __init__(self) -> None:
         super().__init__(lambda out: lib.ma_system_create(out), {})
 
+    def _registered(self) -> None:
+        """Nothing to add for an instance made by :func:`create`."""
 
-_FACTORIES: dict[str, Callable[..., Allocator]] = {"buddy": Buddy}
-for _fit in FITS:
-    for _order, _short in ORDERS.items():
-        _FACTORIES[f"{_fit}-{_short}"] = functools.partial(FreeList, fit=_fit, order=_order)
-for _fit in FITS:  # the -ao variants under their short names
-    _FACTORIES[_fit] = functools.partial(FreeList, fit=_fit, order="address")
-_FACTORIES["system"] = System
 
-#: The names that :func:`create` accepts, in a stable order.
-ALLOCATORS: tuple[str, ...] = tuple(_FACTORIES)
+#: The Python class of each family of the C registry (the code behind a name).
+_FAMILY_CLASSES: dict[str, type[Allocator]] = {"buddy": Buddy, "free-list": FreeList, "system": System}
+
+REGISTRY: dict[str, AllocatorInfo] = _read_registry()
+
+#: The names that :func:`create` accepts, in a stable order: the registry's
+#: names, then its aliases.
+ALLOCATORS: tuple[str, ...] = tuple(REGISTRY) + tuple(
+    alias for info in REGISTRY.values() for alias in info.aliases)
 
 #: Short names and the allocators they stand for.
-ALIASES: dict[str, str] = {fit: f"{fit}-ao" for fit in FITS}
+ALIASES: dict[str, str] = {alias: info.name for info in REGISTRY.values() for alias in info.aliases}
 
 #: Every distinct allocator that manages an arena (no aliases, no ``system``).
 ARENA_ALLOCATORS: tuple[str, ...] = tuple(
-    n for n in ALLOCATORS if n != "system" and n not in ALIASES
-)
+    info.name for info in REGISTRY.values() if "arena_size" in info.option_names(hidden=True))
+
+
+def info(name: str) -> AllocatorInfo:
+    """The registry's entry for ``name`` (or an alias of it); ValueError when unknown."""
+    if not isinstance(name, str) or ALIASES.get(name, name) not in REGISTRY:
+        raise ValueError(f"unknown allocator {name!r}; choose one of: {', '.join(ALLOCATORS)}")
+    return REGISTRY[ALIASES.get(name, name)]
+
+
+def _option_text(key: str, value: Any) -> str:
+    """A keyword option as ma_create's text takes it: an int in decimal, a
+    bool as 0 or 1, a str as is (a comma would start another option)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str):
+        if "," in value:
+            raise ValueError(f"option {key}={value!r}: a value cannot contain a comma")
+        return value
+    try:
+        return str(operator.index(value))
+    except TypeError:
+        raise TypeError(f"option {key} must be an int, a bool or a str, not "
+                        f"{type(value).__name__}") from None
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    """The keywords as one options text.  A leading underscore marks a hidden
+    (test-only) option: ``_stamp_limit`` is the registry's ``stamp_limit``."""
+    pairs = []
+    for key, value in options.items():
+        if not key.isidentifier():
+            raise ValueError(f"{key!r} is not an option name")
+        pairs.append(f"{key[1:] if key.startswith('_') else key}={_option_text(key, value)}")
+    return ",".join(pairs)
 
 
 def create(name: str, **options: Any) -> Allocator:
-    """Create the allocator registered as ``name`` (see ``ALLOCATORS``)."""
-    try:
-        factory = _FACTORIES[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown allocator {name!r}; choose one of: {', '.join(ALLOCATORS)}"
-        ) from None
-    if isinstance(factory, functools.partial):  # a name that fixes fit and order
-        for key, fixed in factory.keywords.items():
-            if key in options and options[key] != fixed:
-                raise ValueError(
-                    f"allocator {name!r} has {key}={fixed!r}; the option "
-                    f"{key}={options[key]!r} conflicts with it"
-                )
-    return factory(**options)
+    """Create the allocator registered as ``name`` (see ``ALLOCATORS``) through
+    the C registry (``ma_create``).  Options are keywords (``list`` in the CLI
+    shows each allocator's); a str value takes the C syntax (``"1G"``).  An
+    unknown name or option, or a bad value, is a ValueError with C's message."""
+    entry = info(name)
+    text = _options_text(options).encode()
+    values = ffi.new("uint64_t[]", max(1, len(entry.options)))
+    if lib.ma_registry_parse(entry.name.encode(), text, ffi.NULL, values, len(entry.options)) != lib.MA_OK:
+        raise ValueError(ffi.string(lib.ma_thread_error()).decode())
+    given = {o.name: o.value(int(values[j])) for j, o in enumerate(entry.options) if not o.hidden}
+    cls = _FAMILY_CLASSES[entry.family]
+    obj: Any = cls.__new__(cls)  # each family's class adds its attributes in _registered
+    c_name = entry.name.encode()
+    Allocator.__init__(obj, lambda out: lib.ma_create(c_name, text, out), given)
+    obj._registered()
+    return obj
 
 
 def accepted_options(name: str) -> frozenset[str]:
-    """The keyword options that ``create(name, ...)`` accepts."""
-    factory = _FACTORIES[name]
-    fixed: set[str] = set()
-    if isinstance(factory, functools.partial):
-        fixed = set(factory.keywords)
-        factory = factory.func
-    params = inspect.signature(factory).parameters
-    return frozenset(p for p in params if p != "self" and p not in fixed and not p.startswith("_"))
+    """The keyword options that ``create(name, ...)`` accepts (hidden ones aside)."""
+    return frozenset(info(name).option_names())

@@ -18,8 +18,12 @@ import re
 import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
-DEFAULT_ALLOCATORS = ["buddy"] + [f"{fit}-{order}" for fit in ("best", "first", "next", "worst")
-                                  for order in ("ao", "lifo", "fifo")]
+# The arena every allocator of a comparison reserves by default (one size for
+# all, large enough for the bundled traces; the registry's own defaults differ
+# by family).
+DEFAULT_ARENA = 1 << 32
+# Families whose arena the CLI rounds up to a power of two (their rule).
+_ROUNDED_UP = ("buddy",)
 
 
 class UsageError(Exception):
@@ -32,12 +36,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
 
-
-# The arena each family accepts (the allocators' constructors check the same).
-_BUDDY_ARENA = (1 << 10, 1 << 40)         # a power of two; the CLI rounds up
-_FREELIST_ARENA = (1 << 12, 1 << 35)      # a multiple of 16
-_BUDDY_RULE = "buddy takes 1 KiB to 1 TiB (rounded up to a power of two)"
-_FREELIST_RULE = "the free-list policies take a multiple of 16 from 4 KiB to 32 GiB"
 
 # Peak memory per event of generating a workload (the trace's 21 bytes per
 # event and numpy's temporaries; measured 64-106 across the six workloads)
@@ -68,17 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["aosp", "mtrace", "rep", "native"],
                    help="the trace file's format (default: from its name)")
     c.add_argument("--allocators", metavar="A,B,...",
-                   help="comma-separated names (default: buddy and the twelve free-list policies)")
+                   help="comma-separated names (default: every allocator with an arena; "
+                        "see memalloc list)")
     c.add_argument("--events", type=int, default=1_000_000,
                    help="workload size (default 1,000,000; refused when the machine lacks the "
                         "memory, about 128 bytes per event)")
     c.add_argument("--seed", type=int, default=1, help="workload seed, >= 0 (default 1)")
-    c.add_argument("--arena-size", type=_size, default=1 << 32,
-                   help="address space each allocator reserves (default 4G): buddy 1K to 1T, "
-                        "rounded up to a power of two; the free-list policies a multiple of 16 "
-                        "from 4K to 32G")
-    c.add_argument("--growth", type=_size, default=4096,
-                   help="free-list heap growth step, a multiple of 16 up to the arena size (default 4096)")
+    c.add_argument("--arena-size", type=_size, default=DEFAULT_ARENA,
+                   help=f"address space each allocator reserves (default {_as_given(DEFAULT_ARENA)}): "
+                        + "; ".join(f"{who} {rule}" for who, rule in _family_rules("arena_size").values()))
+    growth = _growth_default()
+    c.add_argument("--growth", type=_size, default=growth,
+                   help="heap growth step: " + "; ".join(f"{who} {rule}" for who, rule in
+                                                         _family_rules("growth").values())
+                        + f" (default {growth})")
     c.add_argument("--size-scale", type=int, default=1,
                    help="multiply every request size, 1 to 2**64 - 1 (Johnstone and Wilson used 16)")
     c.add_argument("--sample-every", type=int, default=1000,
@@ -207,7 +208,7 @@ def _allocator_names(text: Optional[str]) -> list[str]:
     from . import allocators as A
 
     if text is None:
-        return list(DEFAULT_ALLOCATORS)
+        return list(A.ARENA_ALLOCATORS)
     given = [n.strip() for n in text.split(",") if n.strip()]
     if not given:
         raise UsageError(f"--allocators {text!r} names no allocator; choose from: {', '.join(A.ALLOCATORS)}")
@@ -222,28 +223,77 @@ def _allocator_names(text: Optional[str]) -> list[str]:
     return names
 
 
+def _families(names: Sequence[str], option: str) -> dict[str, list[str]]:
+    """The registry's families of ``names`` that have ``option``, each with its names."""
+    from . import allocators as A
+
+    found: dict[str, list[str]] = {}
+    for n in names:
+        entry = A.info(n)
+        if option in entry.option_names():
+            found.setdefault(entry.family, []).append(entry.name)
+    return found
+
+
+def _family_rules(option: str, names: Optional[Sequence[str]] = None) -> dict[str, tuple[str, str]]:
+    """(who, rule) for each family with ``option``, from the registry's
+    descriptions: {"buddy": ("buddy takes", "a power of two from 1 KiB to 1 TiB ...")}."""
+    from . import allocators as A
+
+    rules = {}
+    for family, members in _families(list(A.REGISTRY) if names is None else names, option).items():
+        everyone = [e.name for e in A.REGISTRY.values() if e.family == family]
+        who = everyone[0] + " takes" if len(everyone) == 1 else f"the {family} policies take"
+        rule = A.info(members[0]).option(option).description.split(": ", 1)[-1]
+        if option == "arena_size" and family in _ROUNDED_UP:
+            rule += " (--arena-size is rounded up to one)"
+        rules[family] = (who, rule)
+    return rules
+
+
+def _growth_default() -> int:
+    """--growth's default: the registry's, for the allocators that have it."""
+    from . import allocators as A
+
+    defaults = {o.default for e in A.REGISTRY.values() for o in e.options if o.name == "growth"}
+    if len(defaults) != 1:  # pragma: no cover - the registry has one today
+        raise AssertionError(f"the registry's growth defaults disagree: {sorted(defaults)}")
+    return int(defaults.pop())
+
+
 def _check_arena(names: Sequence[str], arena: int, growth: int) -> None:
-    """--arena-size and --growth against the rules of the families in ``names``."""
-    buddy = "buddy" in names
-    freelist = any(n not in ("buddy", "system") for n in names)
-    broken = []
-    if buddy and not _BUDDY_ARENA[0] <= arena <= _BUDDY_ARENA[1]:
-        broken.append(_BUDDY_RULE)
-    if freelist and (arena % 16 or not _FREELIST_ARENA[0] <= arena <= _FREELIST_ARENA[1]):
-        broken.append(_FREELIST_RULE)
+    """--arena-size and --growth against the rules of the families in
+    ``names``: each family's first allocator is created with them (the C
+    create functions are the one place where values are checked), and a
+    refusal is reported with the family's rule from the registry."""
+    from . import allocators as A
+
+    def refused(name: str, **options: int) -> Optional[str]:
+        try:
+            A.create(name, **options).close()
+        except ValueError as e:
+            return str(e)
+        return None
+
+    arena_families = _families(names, "arena_size")
+    broken = [family for family, members in arena_families.items()
+              if refused(members[0], arena_size=_arena_for(members[0], arena))]
     if broken:
-        if len(broken) == 2:
-            broken[1] = broken[1].replace(" take ", " ", 1)
-        raise UsageError(f"--arena-size {_as_given(arena)} is out of range: {', '.join(broken)}")
-    if freelist and (growth % 16 or not 16 <= growth <= arena):
-        raise UsageError(f"--growth {_as_given(growth)} is out of range: the free-list policies take a "
-                         f"multiple of 16 from 16 bytes to the arena size ({_human(arena)})")
+        rules = [" ".join(_family_rules("arena_size", names)[family]) for family in broken]
+        raise UsageError(f"--arena-size {_as_given(arena)} is out of range: {', '.join(rules)}")
+    for family, members in _families(names, "growth").items():
+        if refused(members[0], arena_size=_arena_for(members[0], arena), growth=growth):
+            who, rule = _family_rules("growth", members[:1])[family]
+            raise UsageError(f"--growth {_as_given(growth)} is out of range: {who} {rule} "
+                             f"({_human(arena)})")
 
 
 def _arena_for(name: str, arena: int) -> int:
-    """The arena ``name`` gets for a checked --arena-size: buddy's rounded up
-    to a power of two, the others' as given."""
-    if name == "buddy":
+    """The arena ``name`` gets for --arena-size: rounded up to a power of two
+    for the families whose rule that is (buddy), as given for the others."""
+    from . import allocators as A
+
+    if A.info(name).family in _ROUNDED_UP and arena > 0:
         return 1 << (arena - 1).bit_length()
     return arena
 
@@ -527,9 +577,21 @@ def _trace(args: argparse.Namespace) -> int:
 def _list() -> int:
     from . import allocators as A
 
-    for name in A.ALLOCATORS:
-        alias = A.ALIASES.get(name)
-        print(f"{name}" + (f"  (= {alias})" if alias else ""))
+    previous: Optional[A.AllocatorInfo] = None
+    for entry in A.REGISTRY.values():
+        print(f"{entry.name}  {entry.description}")
+        for alias in entry.aliases:
+            print(f"{alias}  (= {entry.name})")
+        if previous is not None and entry.options and entry.options == previous.options:
+            print(f"    options as {previous.name}")
+            continue
+        previous = entry
+        for o in entry.options:
+            if o.hidden:
+                continue
+            span = "0 or 1" if o.type == "boolean" else (
+                f"{_as_given(o.min)} to {_as_given(o.max)}" if o.type == "size" else f"{o.min} to {o.max}")
+            print(f"    {o.name}={o.default_text}  ({o.type}, {span}): {o.description}")
     return 0
 
 

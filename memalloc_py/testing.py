@@ -7,6 +7,7 @@ any allocator configuration against a pure-Python model in a few lines::
     from memalloc_py.testing import machine_for
 
     TestMyBuddy = machine_for(lambda: ma.Buddy(arena_size=1 << 16)).TestCase
+    TestBestFit = machine_for("best-ao", arena_size=1 << 16).TestCase
 
 pytest then runs a hypothesis state machine that calls malloc, calloc,
 realloc, memalign, free and write in random order (with shrinking), and after
@@ -24,7 +25,7 @@ Hypothesis settings come from the active profile (memalloc_py's own
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -44,6 +45,8 @@ __all__ = [
     "LiveBlock",
     "AllocatorMachine",
     "machine_for",
+    "machine_options",
+    "FAMILY_RULES",
     "pattern",
     "sizes",
     "alignments",
@@ -366,18 +369,50 @@ class _FreeListRules:
             f"stats().largest_free is {s.largest_free}, the largest free block {largest}")
 
 
+#: The allocator-specific rules, by the registry's family of the allocator
+#: (``memalloc_py.REGISTRY[name].family``): the one place where a machine's
+#: checks depend on which allocator it drives.
+FAMILY_RULES: dict[str, type] = {"buddy": _BuddyRules, "free-list": _FreeListRules}
+
+
+def machine_options(name: str) -> dict[str, Any]:
+    """Options for fuzzing allocator ``name`` (from the registry): an arena of
+    64 KiB (or its smallest, when larger), so that out-of-memory, splitting
+    and merging all happen often, and a heap that grows in 4 KiB steps."""
+    from .allocators import info
+
+    entry = info(name)
+    opts: dict[str, Any] = {}
+    if "arena_size" in entry.option_names():
+        opts["arena_size"] = max(1 << 16, entry.option("arena_size").min)
+    if "growth" in entry.option_names():
+        opts["growth"] = 4096
+    return opts
+
+
 def machine_for(
-    factory: Callable[[], Allocator], name: Optional[str] = None
+    factory: Union[str, Callable[[], Allocator]], name: Optional[str] = None, **options: Any
 ) -> type[AllocatorMachine]:
-    """A state machine class for allocators made by ``factory``.
+    """A state machine class for allocators made by ``factory``: a function
+    returning an Allocator, or a registered name (``"best-ao"``), with
+    ``options`` for :func:`memalloc_py.create`.
 
     Its ``.TestCase`` attribute is a unittest class that pytest collects.
-    Allocator-specific rules are chosen from the kind of allocator made, so
-    ``factory`` is called once here (and that instance closed).  The machine
-    compares ``blocks()`` with its model after every step, so an allocator
-    that cannot walk its heap (``system``) is refused here with ValueError.
+    Allocator-specific rules come from ``FAMILY_RULES`` by the family of the
+    allocator made, so ``factory`` is called once here (and that instance
+    closed).  The machine compares ``blocks()`` with its model after every
+    step, so an allocator that cannot walk its heap (``system``) is refused
+    here with ValueError.
     """
-    probe = factory()
+    from .allocators import ALIASES, REGISTRY, create
+
+    if isinstance(factory, str):
+        registered, opts = factory, dict(options)
+        factory = lambda: create(registered, **opts)  # noqa: E731
+    elif options:
+        raise TypeError("machine_for: options go with a registered name, not a factory")
+    made = factory
+    probe = made()
     if not isinstance(probe, Allocator):
         raise TypeError(f"machine_for: the factory must return an Allocator, not {type(probe).__name__}")
     try:
@@ -393,15 +428,13 @@ def machine_for(
             ) from None
     finally:
         probe.close()
-    bases: tuple[type, ...] = (AllocatorMachine,)
-    if kind == "buddy":
-        bases = (_BuddyRules, AllocatorMachine)
-    elif kind.split("-")[0] in ("best", "first", "next", "worst"):
-        bases = (_FreeListRules, AllocatorMachine)
+    entry = REGISTRY.get(ALIASES.get(kind, kind))
+    rules = FAMILY_RULES.get(entry.family) if entry is not None else None
+    bases: tuple[type, ...] = (rules, AllocatorMachine) if rules else (AllocatorMachine,)
     cls = type(
         name or f"{kind.title().replace('-', '')}Machine",
         bases,
-        {"make_allocator": lambda self: factory()},
+        {"make_allocator": lambda self: made()},
     )
     return cls
 

@@ -428,8 +428,11 @@ def test_bad_buddy_constructor_arguments_name_the_parameter(kwargs, param):
 def test_bad_constructor_types():
     with pytest.raises(TypeError):
         ma.Buddy(arena_size=1024.0)
-    with pytest.raises(TypeError):
-        ma.create("buddy", arena_sise=1024)  # misspelt option
+    with pytest.raises(ValueError, match=r"^unknown option 'arena_sise' for allocator 'buddy' "
+                                         r"\(its options: arena_size, min_block\)$"):
+        ma.create("buddy", arena_sise=1024)  # misspelt option: the C registry's message
+    with pytest.raises(TypeError, match="^option arena_size must be an int, a bool or a str, not float$"):
+        ma.create("buddy", arena_size=1024.0)
 
 
 def test_system_allocator_is_libc_behind_the_interface():

@@ -241,7 +241,7 @@ def check_plot(fig, allocators):
 
 def test_plot_of_thirteen_allocators_and_system(capsys, tmp_path, drawn):
     png = tmp_path / "all.png"
-    names = cli.DEFAULT_ALLOCATORS + ["system"]
+    names = list(ma.ARENA_ALLOCATORS) + ["system"]
     code, out, err = run(capsys, "compare", "--events", "20000", "--allocators", ",".join(names),
                          "--no-progress", "--plot", str(png))
     assert code == 0 and err == "" and png.read_bytes()[:4] == b"\x89PNG"

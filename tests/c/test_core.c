@@ -909,6 +909,252 @@ static void test_fork_handlers(void)
     ma_destroy(a);
 }
 
+/* ---- #15: the registry ------------------------------------------------------ */
+
+/* Whether the calling thread's last failure message is exactly `text`. */
+static int said_exactly(const char *text)
+{
+    if (strcmp(ma_thread_error(), text) == 0)
+        return 1;
+    fprintf(stderr, "message: \"%s\"\n   want: \"%s\"\n", ma_thread_error(), text);
+    return 0;
+}
+
+/* A fresh instance works: an allocation, a write, a free, the heap check
+ * (one block only: with min_block equal to the arena there is room for one). */
+static void expect_works(ma_allocator *a)
+{
+    uint64_t p = MA_NULL;
+    EXPECT(ma_malloc(a, 100, &p) == MA_OK && p != MA_NULL);
+    EXPECT(ma_write(a, p, 0, "registry", 8) == MA_OK);
+    EXPECT(ma_check(a) == MA_OK);
+    EXPECT(ma_free(a, p) == MA_OK);
+    EXPECT(ma_check(a) == MA_OK);
+}
+
+/* ma_create(name, options) with the expected status; the instance's name. */
+static void expect_create(const char *name, const char *options, ma_status want,
+                          const char *want_name)
+{
+    ma_allocator *a = NULL;
+    ma_status st = ma_create(name, options, &a);
+    EXPECT(st == want);
+    if (st != want)
+        fprintf(stderr, "ma_create(\"%s\", \"%s\"): %d (%s)\n", name,
+                options ? options : "NULL", (int)st, ma_thread_error());
+    if (st == MA_OK) {
+        EXPECT(a != NULL && want_name != NULL && strcmp(ma_name(a), want_name) == 0);
+        expect_works(a);
+        ma_destroy(a);
+    } else {
+        EXPECT(a == NULL);
+    }
+}
+
+static int option_index(size_t i, const char *name)
+{
+    ma_registry_info e;
+    EXPECT(ma_registry_entry(i, &e) == MA_OK);
+    for (size_t j = 0; j < e.n_options; j++) {
+        ma_option_info o;
+        EXPECT(ma_registry_option(i, j, &o) == MA_OK);
+        if (strcmp(o.name, name) == 0)
+            return (int)j;
+    }
+    return -1;
+}
+
+static void test_registry(void)
+{
+    size_t n = ma_registry_count();
+    EXPECT(n == 14); /* buddy, twelve free-list policies, system */
+    const char *names[] = {"buddy", "best-ao", "best-lifo", "best-fifo",
+                           "first-ao", "first-lifo", "first-fifo", "next-ao",
+                           "next-lifo", "next-fifo", "worst-ao", "worst-lifo",
+                           "worst-fifo", "system"};
+    char text[128];
+    for (size_t i = 0; i < n && i < 14; i++) {
+        ma_registry_info e;
+        EXPECT(ma_registry_entry(i, &e) == MA_OK);
+        EXPECT(strcmp(e.name, names[i]) == 0);
+        EXPECT(e.description[0] != '\0' && e.family[0] != '\0');
+        /* Every allocator by name, with every default and with "". */
+        expect_create(e.name, NULL, MA_OK, e.name);
+        expect_create(e.name, "", MA_OK, e.name);
+        /* By each alias. */
+        if (*e.aliases) {
+            EXPECT(strchr(e.aliases, ',') == NULL); /* one alias each today */
+            expect_create(e.aliases, NULL, MA_OK, e.name);
+        }
+        /* Every option: its default text is its default value, and the
+         * range listed is the create function's: min and max are accepted,
+         * one beyond is refused (with arena_size at its largest for the
+         * options bounded by it). */
+        int arena = option_index(i, "arena_size");
+        ma_option_info ao;
+        if (arena >= 0)
+            EXPECT(ma_registry_option(i, (size_t)arena, &ao) == MA_OK);
+        for (size_t j = 0; j < e.n_options; j++) {
+            ma_option_info o;
+            EXPECT(ma_registry_option(i, j, &o) == MA_OK);
+            EXPECT(o.description[0] != '\0' && o.min <= o.default_value &&
+                   o.default_value <= o.max);
+            uint64_t v[8] = {0};
+            size_t idx = 99;
+            snprintf(text, sizeof text, "%s=%s", o.name, o.default_text);
+            EXPECT(ma_registry_parse(e.name, text, &idx, v, 8) == MA_OK &&
+                   idx == i && v[j] == o.default_value);
+            const char *big = arena >= 0 && (int)j != arena ? "arena_size=" : "";
+            char prefix[64];
+            if (*big)
+                snprintf(prefix, sizeof prefix, "arena_size=%llu,",
+                         (unsigned long long)ao.max);
+            else
+                prefix[0] = '\0';
+            snprintf(text, sizeof text, "%s%s=%llu", prefix, o.name,
+                     (unsigned long long)o.max);
+            expect_create(e.name, text, MA_OK, e.name);
+            snprintf(text, sizeof text, "%s=%llu", o.name,
+                     (unsigned long long)o.min);
+            expect_create(e.name, text, MA_OK, e.name);
+            if (o.min > 0) {
+                snprintf(text, sizeof text, "%s=%llu", o.name,
+                         (unsigned long long)(o.min - 1));
+                expect_create(e.name, text, MA_EINVAL, NULL);
+                EXPECT(said(o.name));
+            }
+            snprintf(text, sizeof text, "%s%s=%llu", prefix, o.name,
+                     (unsigned long long)(o.max + 1));
+            expect_create(e.name, text, MA_EINVAL, NULL);
+            EXPECT(said(o.name));
+        }
+        EXPECT(ma_registry_option(i, e.n_options, &ao) == MA_EINVAL);
+    }
+    ma_registry_info none;
+    EXPECT(ma_registry_entry(n, &none) == MA_EINVAL);
+
+    /* The free list's listed defaults are ma_freelist_config_default's. */
+    ma_freelist_config d = ma_freelist_config_default();
+    uint64_t v[8] = {0};
+    size_t fl = 1;
+    EXPECT(ma_registry_parse("best-ao", NULL, &fl, v, 8) == MA_OK && fl == 1);
+    EXPECT(v[option_index(1, "arena_size")] == d.arena_size);
+    EXPECT(v[option_index(1, "growth")] == d.growth);
+    EXPECT(v[option_index(1, "prealloc")] == d.prealloc);
+    EXPECT(v[option_index(1, "min_block")] == d.min_block);
+    EXPECT(v[option_index(1, "trim")] == (uint64_t)d.trim);
+    EXPECT(v[option_index(1, "stamp_limit")] == d.stamp_limit);
+
+    /* Values as text: suffixes, and what the options did. */
+    ma_allocator *a = NULL;
+    EXPECT(ma_create("buddy", "arena_size=64K,min_block=64", &a) == MA_OK);
+    EXPECT(ma_arena_size(a) == 65536);
+    uint64_t u = 0, p = MA_NULL;
+    EXPECT(ma_malloc(a, 1, &p) == MA_OK && ma_usable_size(a, p, &u) == MA_OK &&
+           u == 64);
+    ma_destroy(a);
+    EXPECT(ma_create("first", "arena_size=1g,growth=8192,trim=1,prealloc=1k", &a) == MA_OK);
+    EXPECT(strcmp(ma_name(a), "first-ao") == 0 && ma_arena_size(a) == (UINT64_C(1) << 30));
+    ma_stats s;
+    EXPECT(ma_get_stats(a, &s) == MA_OK && s.heap_size == 1024);
+    ma_destroy(a);
+    EXPECT(ma_create("worst-fifo", "arena_size=2T", &a) == MA_EINVAL);
+    EXPECT(said_exactly("arena_size must be a multiple of 16 from 4096 to "
+                        "34359738368, got 2199023255552"));
+    EXPECT(ma_create("buddy", "arena_size=1T", &a) == MA_OK);
+    EXPECT(ma_arena_size(a) == (UINT64_C(1) << 40));
+    ma_destroy(a);
+
+    /* Every malformed string: MA_EINVAL, nothing created, the exact message. */
+    static const struct {
+        const char *name, *options, *message;
+    } bad[] = {
+        {"nope", NULL, "unknown allocator 'nope'; choose one of: buddy, best-ao, "
+         "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
+         "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
+         "worst-fifo, system"},
+        {"", NULL, "unknown allocator ''; choose one of: buddy, best-ao, "
+         "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
+         "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
+         "worst-fifo, system"},
+        {"BUDDY", "", "unknown allocator 'BUDDY'; choose one of: buddy, best-ao, "
+         "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
+         "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
+         "worst-fifo, system"},
+        {"buddy", "growth=4096",
+         "unknown option 'growth' for allocator 'buddy' (its options: "
+         "arena_size, min_block)"},
+        {"best-ao", "fit=best",
+         "unknown option 'fit' for allocator 'best-ao' (its options: "
+         "arena_size, growth, prealloc, min_block, trim)"},
+        {"system", "arena_size=1M",
+         "unknown option 'arena_size' for allocator 'system' (its options: none)"},
+        {"buddy", "Arena_size=1M",
+         "unknown option 'Arena_size' for allocator 'buddy' (its options: "
+         "arena_size, min_block)"},
+        {"buddy", "arena_size=abc",
+         "option arena_size=abc is not a size (digits with an optional K, M, G "
+         "or T suffix)"},
+        {"buddy", "arena_size=",
+         "option arena_size= is not a size (digits with an optional K, M, G or "
+         "T suffix)"},
+        {"buddy", "arena_size=1X",
+         "option arena_size=1X is not a size (digits with an optional K, M, G "
+         "or T suffix)"},
+        {"buddy", "arena_size=1KB",
+         "option arena_size=1KB is not a size (digits with an optional K, M, G "
+         "or T suffix)"},
+        {"buddy", "arena_size=K",
+         "option arena_size=K is not a size (digits with an optional K, M, G "
+         "or T suffix)"},
+        {"buddy", "arena_size=-1",
+         "option arena_size=-1 is not a size (digits with an optional K, M, G "
+         "or T suffix)"},
+        {"buddy", "arena_size= 1M",
+         "option arena_size= 1M is not a size (digits with an optional K, M, G "
+         "or T suffix)"},
+        {"buddy", "arena_size=18446744073709551616",
+         "option arena_size=18446744073709551616 is too large (above 2^64 - 1)"},
+        {"buddy", "arena_size=16777216T",
+         "option arena_size=16777216T is too large (above 2^64 - 1)"},
+        {"best-lifo", "stamp_limit=1K",
+         "option stamp_limit=1K is not an integer (decimal digits)"},
+        {"best-lifo", "trim=2", "option trim=2 is not a boolean (0 or 1)"},
+        {"best-lifo", "trim=yes", "option trim=yes is not a boolean (0 or 1)"},
+        {"best-lifo", "trim=1,trim=1", "option trim is given twice"},
+        {"buddy", "arena_size=1M,min_block=16,arena_size=2M",
+         "option arena_size is given twice"},
+        {"buddy", "=1M", "options '=1M': an option with no name at character 1"},
+        {"buddy", "min_block=16,=1M",
+         "options 'min_block=16,=1M': an option with no name at character 14"},
+        {"buddy", "arena_size", "option 'arena_size' has no value (write "
+         "arena_size=VALUE)"},
+        {"buddy", ",", "options ',': an empty option at character 1 (a stray "
+         "comma?)"},
+        {"buddy", "arena_size=1M,",
+         "options 'arena_size=1M,': an empty option at character 15 (a stray "
+         "comma?)"},
+        {"buddy", ",arena_size=1M",
+         "options ',arena_size=1M': an empty option at character 1 (a stray "
+         "comma?)"},
+        {"buddy", "arena_size=1M,,min_block=16",
+         "options 'arena_size=1M,,min_block=16': an empty option at character "
+         "15 (a stray comma?)"},
+        {"buddy", "arena_size=1000",
+         "arena_size must be a power of two from 1024 to 1099511627776, got 1000"},
+        {"next", "growth=8",
+         "growth must be a multiple of 16 from 16 to arena_size (1073741824), "
+         "got 8"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        a = (ma_allocator *)&v; /* must be overwritten with NULL */
+        EXPECT(ma_create(bad[k].name, bad[k].options, &a) == MA_EINVAL && a == NULL);
+        EXPECT(said_exactly(bad[k].message));
+    }
+    EXPECT(ma_create(NULL, NULL, &a) == MA_EINVAL && said_exactly("ma_create: name is NULL"));
+    EXPECT(ma_create("buddy", NULL, NULL) == MA_EINVAL && said_exactly("ma_create: out is NULL"));
+}
+
 int main(int argc, char **argv)
 {
     unsigned iterations = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 20000;
@@ -954,6 +1200,7 @@ int main(int argc, char **argv)
     test_calls_from_own_callbacks_are_refused(a);
     ma_destroy(a);
     test_fork_handlers();
+    test_registry();
 
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
