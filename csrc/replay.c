@@ -58,9 +58,25 @@ typedef struct engine {
     const ma_trace_view *t;
     uint64_t scale;
     struct id_slot *ids; /* id -> (address, requested): one cache line */
+    uint64_t nids;       /* entries of ids: ids_used() */
     uint64_t nlive;   /* live allocations made by this run */
     uint64_t failures;
 } engine;
+
+/*
+ * The ids a run can touch: one more than the largest id below n_ids that an
+ * event names (at least 1).  The engine's tables are sized by it, not by
+ * n_ids, so a trace that declares far more ids than its events name costs
+ * nothing (16 bytes per id would, for n_ids up to 2^32).
+ */
+static uint64_t ids_used(const ma_trace_view *t)
+{
+    uint64_t top = 0;
+    for (uint64_t i = 0; i < t->n_events; i++)
+        if (t->id[i] >= top && t->id[i] < t->n_ids)
+            top = (uint64_t)t->id[i] + 1;
+    return top ? top : 1;
+}
 
 /*
  * Check the whole trace before anything happens: every id below n_ids, every
@@ -74,10 +90,11 @@ typedef struct engine {
 static ma_status check_trace(ma_allocator *a, const ma_trace_view *t,
                              uint64_t *most, uint64_t *end)
 {
-    uint64_t *live = calloc((size_t)(t->n_ids / 64 + 1), sizeof *live);
+    uint64_t used = ids_used(t); /* every id that passes the check is below it */
+    uint64_t *live = calloc((size_t)(used / 64 + 1), sizeof *live);
     if (!live)
         return ma_fail(a, MA_ENOMEM, "no memory to check a trace of %llu ids",
-                       (unsigned long long)t->n_ids);
+                       (unsigned long long)used);
     ma_status st = MA_OK;
     uint64_t n = 0, max = 0;
     for (uint64_t i = 0; i < t->n_events && st == MA_OK; i++) {
@@ -146,11 +163,12 @@ static ma_status engine_init(engine *e, ma_allocator *a,
     e->a = a;
     e->t = t;
     e->scale = scale;
-    uint64_t n = t->n_ids ? t->n_ids : 1;
+    uint64_t n = ids_used(t);
+    e->nids = n;
     e->ids = malloc((size_t)n * sizeof *e->ids);
     if (!e->ids) {
         return ma_fail(a, MA_ENOMEM, "no memory for a table of %llu ids",
-                       (unsigned long long)t->n_ids);
+                       (unsigned long long)n);
     }
     for (uint64_t i = 0; i < n; i++)
         e->ids[i].addr = MA_NULL;
@@ -161,7 +179,7 @@ static ma_status engine_init(engine *e, ma_allocator *a,
  * before the run: this cannot fail); free the tables. */
 static void engine_finish(engine *e)
 {
-    for (uint64_t i = 0; i < e->t->n_ids; i++)
+    for (uint64_t i = 0; i < e->nids; i++)
         if (e->ids[i].addr < FAILED)
             ma_live_adopt(e->a, e->ids[i].addr, e->ids[i].req);
     free(e->ids);
@@ -430,7 +448,7 @@ ma_status ma_replay_libc(const ma_trace_view *t, uint64_t size_scale,
     ma_status st = check_trace(NULL, t, &most, &end);
     if (st != MA_OK)
         return st;
-    uint64_t n = t->n_ids ? t->n_ids : 1;
+    uint64_t n = ids_used(t);
     void **ptr = calloc((size_t)n, sizeof *ptr);
     if (!ptr)
         return ma_fail(NULL, MA_ENOMEM, "no memory for a table of %llu ids",

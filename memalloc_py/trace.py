@@ -145,12 +145,6 @@ class Trace:
         if n_ids is None:
             n_ids = int(self._id.max()) + 1 if n else 0
         self._n_ids = _count_ids(n_ids)
-        # A replay keeps 16 bytes per id: ids that no event needs (more than
-        # the events, and above the largest id) would only cost memory.
-        need = max(n, int(self._id.max()) + 1 if n else 0)
-        if self._n_ids > need:
-            raise TraceError(f"n_ids {self._n_ids} is more than the trace can use: {n} events "
-                             f"whose largest id is {need - 1 if n else 'none'} need at most {need}")
         self.meta: dict[str, Any] = dict(meta or {})
         if validate:
             self.validate()
