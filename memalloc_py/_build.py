@@ -95,7 +95,8 @@ ffibuilder.set_source(
     '#include "memalloc.h"\n',
     sources=SOURCES,
     include_dirs=["csrc"],
-    depends=[f"csrc/{p.name}" for p in CSRC.glob("*.h")],
+    # The headers, and the parts freelist.c includes (csrc/freelist/*.h).
+    depends=[f"csrc/{p.relative_to(CSRC).as_posix()}" for p in sorted(CSRC.rglob("*.h"))],
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
     libraries=["pthread"],

@@ -28,13 +28,15 @@ def test_memalign_limits_are_stated_per_allocator():
 
 
 MA_INTERNAL_H = (ROOT / "csrc" / "ma_internal.h").read_text()
-FREELIST_C = (ROOT / "csrc" / "freelist.c").read_text()
+# freelist.c and the parts it includes (csrc/freelist/*.h): one translation unit.
+FREELIST_C = "\n".join(p.read_text() for p in [ROOT / "csrc" / "freelist.c",
+                                               *sorted((ROOT / "csrc" / "freelist").glob("*.h"))])
 
 
 def test_memalloc_h_names_each_policy_index():
     # Not one treap for every policy: size bins through a bitmap (lists or
     # pairing heaps) plus a treap for best and worst fit, a 16-ary position
-    # tree for first and next fit (csrc/freelist.c).
+    # tree for first and next fit (csrc/freelist.c and its parts).
     text = flat(MEMALLOC_H)
     assert "treap index that answers every policy's search" not in text
     for words in ("exact-size bins found through a bitmap", "pairing heaps by address",
