@@ -254,15 +254,16 @@ static inline ma_status step(engine *e, uint64_t i)
     uint64_t size = scaled(t->size[i], e->scale);
     switch (op) {
     case MA_EV_MALLOC:
-        return allocate(e, i, id, MA_ALIGN, size, false);
-    case MA_EV_CALLOC: {
-        uint64_t count = t->arg[i];
-        size = size && count > UINT64_MAX / size ? UINT64_MAX : size * count;
-        return allocate(e, i, id, MA_ALIGN, size, true);
-    }
-    case MA_EV_MEMALIGN: {
-        uint64_t align = t->arg[i];
-        return allocate(e, i, id, align < MA_ALIGN ? MA_ALIGN : align, size, false);
+    case MA_EV_CALLOC:
+    case MA_EV_MEMALIGN: { /* one call site: allocate() is inlined once */
+        uint64_t align = MA_ALIGN;
+        if (op == MA_EV_CALLOC) {
+            uint64_t count = t->arg[i];
+            size = size && count > UINT64_MAX / size ? UINT64_MAX : size * count;
+        } else if (op == MA_EV_MEMALIGN && t->arg[i] > MA_ALIGN) {
+            align = t->arg[i];
+        }
+        return allocate(e, i, id, align, size, op == MA_EV_CALLOC);
     }
     case MA_EV_REALLOC: {
         uint64_t addr = e->ids[id].addr;
