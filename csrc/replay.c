@@ -85,12 +85,14 @@ static uint64_t ids_used(const ma_trace_view *t)
  * while not live) to its free or realloc to 0, as the engine sees it: an
  * id whose allocation failed counts as live (FAILED), so this pass and the
  * run agree exactly.  *most: the most ids live at once; *end: live at the
- * end.  `a` (NULL for the libc replay) receives the message too.
+ * end; *used: ids_used(), the size of the run's id tables.  `a` (NULL for
+ * the libc replay) receives the message too.
  */
 static ma_status check_trace(ma_allocator *a, const ma_trace_view *t,
-                             uint64_t *most, uint64_t *end)
+                             uint64_t *most, uint64_t *end, uint64_t *used_out)
 {
     uint64_t used = ids_used(t); /* every id that passes the check is below it */
+    *used_out = used;
     uint64_t *live = calloc((size_t)(used / 64 + 1), sizeof *live);
     if (!live)
         return ma_fail(a, MA_ENOMEM, "no memory to check a trace of %llu ids",
@@ -157,13 +159,12 @@ static ma_status check_trace(ma_allocator *a, const ma_trace_view *t,
 }
 
 static ma_status engine_init(engine *e, ma_allocator *a,
-                             const ma_trace_view *t, uint64_t scale)
+                             const ma_trace_view *t, uint64_t scale, uint64_t n)
 {
     memset(e, 0, sizeof *e);
     e->a = a;
     e->t = t;
     e->scale = scale;
-    uint64_t n = ids_used(t);
     e->nids = n;
     e->ids = malloc((size_t)n * sizeof *e->ids);
     if (!e->ids) {
@@ -334,12 +335,12 @@ static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t
     ma_status st = ma_lock(a, "replay");
     if (st != MA_OK)
         return st;
-    uint64_t most = 0, end = 0;
-    st = a->closed ? ma_closed(a) : check_trace(a, t, &most, &end);
+    uint64_t most = 0, end = 0, used = 1;
+    st = a->closed ? ma_closed(a) : check_trace(a, t, &most, &end, &used);
     if (st == MA_OK)
         st = ma_live_reserve(a, may_stop ? most : end);
     if (st == MA_OK)
-        st = engine_init(e, a, t, scale);
+        st = engine_init(e, a, t, scale, used);
     if (st != MA_OK)
         pthread_mutex_unlock(&a->lock);
     return st;
@@ -445,11 +446,10 @@ ma_status ma_replay_libc(const ma_trace_view *t, uint64_t size_scale,
         return ma_fail(NULL, MA_EINVAL, "replay: a NULL trace, trace column "
                        "or result");
     memset(r, 0, sizeof *r);
-    uint64_t most, end;
-    ma_status st = check_trace(NULL, t, &most, &end);
+    uint64_t most, end, n;
+    ma_status st = check_trace(NULL, t, &most, &end, &n);
     if (st != MA_OK)
         return st;
-    uint64_t n = ids_used(t);
     void **ptr = calloc((size_t)n, sizeof *ptr);
     if (!ptr)
         return ma_fail(NULL, MA_ENOMEM, "no memory for a table of %llu ids",
