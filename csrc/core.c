@@ -339,7 +339,7 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     a->arena_size = arena_size;
     a->err[0] = '\0';
     if (arena_size) {
-        uint64_t len = arena_size + align;
+        uint64_t len = arena_size + MA_ARENA_TAIL + align;
         if (len < arena_size)
             return ma_fail(NULL, MA_EINVAL, "arena_size %llu is too large",
                            (unsigned long long)arena_size);
@@ -348,9 +348,10 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
             return ma_fail(NULL, MA_ESYS, "mmap refused to reserve %llu bytes "
                            "of address space", (unsigned long long)len);
         unsigned char *base = (unsigned char *)ma_round_up((uintptr_t)m, align);
-        /* Keep exactly [base, base + arena): give the rest back. */
+        /* Keep [base, base + arena + tail), in whole pages: give the rest
+         * back. */
         uint64_t head = (uint64_t)(base - m);
-        uint64_t keep = ma_round_up(arena_size, ps);
+        uint64_t keep = ma_round_up(arena_size + MA_ARENA_TAIL, ps);
         if (head)
             munmap(m, (size_t)head);
         if (len - head > keep)
@@ -758,8 +759,11 @@ static int xcheck_block(const ma_block *b, void *p)
                         (unsigned long long)b->address);
         return 1;
     }
-    if (b->address < b->offset ||
-        e->requested > b->size - (b->address - b->offset)) {
+    /* The payload is the allocator's to define (a boundary-tag block's runs
+     * 8 bytes past its end): its usable size must hold the request. */
+    uint64_t usable = 0;
+    ma_status st = x->a->ops->usable_size(x->a, b->address, &usable);
+    if (st != MA_OK || b->address < b->offset || e->requested > usable) {
         x->st = ma_fail(x->a, MA_ECORRUPT,
                         "block at 0x%llx (%llu bytes) is smaller than the "
                         "%llu bytes requested",

@@ -98,7 +98,7 @@ static void fl_init_state(fl *h)
 static ma_status fl_reset(ma_allocator *a)
 {
     fl *h = as_fl(a);
-    ma_arena_discard(a, 0, ma_round_up(a->arena_size, ma_page_size()));
+    ma_arena_discard(a, 0, a->map_len);
     if (h->pool)
         ma_discard(h->pool, h->pool_len);
     if (h->pmap)

@@ -84,7 +84,7 @@ struct ma_allocator {
      * (see core.c), else 0. */
     _Atomic(uintptr_t) callback_thread;
     int fork_state;       /* what ma_fork_prepare did (core.c); under the lock */
-    unsigned char *base;  /* the arena: base[0 .. arena_size) */
+    unsigned char *base;  /* the arena: base[0 .. arena_size + MA_ARENA_TAIL) */
     uint64_t arena_size;
     uint64_t map_len;     /* bytes mapped from base (whole pages) */
     ma_livetab live;
@@ -134,9 +134,16 @@ ma_status ma_closed(const ma_allocator *a);
 void ma_base_release(ma_allocator *a);
 
 /*
+ * The arena's mapping reaches MA_ARENA_TAIL bytes past arena_size: a
+ * boundary-tag heap that fills the arena has its last block's payload (and
+ * a free top block's footer) 8 bytes past the heap's end.
+ */
+#define MA_ARENA_TAIL UINT64_C(16)
+
+/*
  * Reserve the arena (MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) with its base
- * aligned to `align` (a power of two), initialise the lock and the live
- * table.  arena_size 0: no arena (addresses are pointers).  On failure
+ * aligned to `align` (a power of two), and its tail (MA_ARENA_TAIL);
+ * initialise the lock and the live table.  arena_size 0: no arena (addresses are pointers).  On failure
  * everything is released.
  */
 ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,

@@ -496,7 +496,10 @@ class Allocator:
         buddy system's highest live block), the live blocks, and the free
         blocks of the listing.  The buddy system lists free blocks above its
         heap size too; ``stats()`` counts only those inside the heap, so the
-        header gives both counts when they differ.
+        header gives both counts when they differ.  Each allocated block's line
+        gives its address, the bytes requested and its usable size (a free-list
+        block's payload runs 8 bytes past its end, into the next block's first
+        word, as in glibc).
         """
         def _blocks(n: int) -> str:
             return f"{n} block" if n == 1 else f"{n} blocks"
@@ -532,7 +535,7 @@ class Allocator:
                 assert b.address is not None
                 lines.append(
                     f"  {span} : {b.size:>10} B  allocated  at 0x{b.address:0{width}x}"
-                    f"  ({b.requested} requested)"
+                    f"  ({b.requested} requested, {self.usable_size(b.address)} usable)"
                 )
             else:
                 lines.append(f"  {span} : {b.size:>10} B  free")

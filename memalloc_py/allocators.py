@@ -172,10 +172,12 @@ class FreeList(Allocator):
     parameter, the value and the allowed range (the C core's own check); a
     non-integer TypeError.
 
-    Each block has a 16-byte header (so ``usable_size`` is the block size
-    minus 16); free blocks also carry a footer and their index node, and are
-    coalesced with free neighbours at once.  A request of n bytes takes a
-    block of ``max(min_block, round_up(n + 16, 16))`` bytes; a free block is
+    Each allocated block costs 8 bytes, as in glibc: its size word sits
+    before the payload, which runs 8 bytes past the block's end (into the
+    first word of the next block, where a free block keeps its footer), so
+    ``usable_size`` is the block size minus 8.  Free blocks also carry their
+    index tag and are coalesced with free neighbours at once.  A request of
+    n bytes takes a block of ``max(min_block, round_up(n + 8, 16))`` bytes; a free block is
     split when the remainder can hold a minimum block, the allocation taking
     its low end.  ``memalign`` looks for a block of size + alignment +
     min_block and frees the leading fragment.  An address is its block's

@@ -90,7 +90,7 @@ class LiveBlock:
 
     requested: int
     alignment: int
-    data: bytes
+    data: bytes  # what the machine wrote: the block's whole usable size
 
 
 @dataclasses.dataclass
@@ -148,6 +148,10 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     max_size: int = 4096
     max_alignment: int = 1024
+    #: How far a block's usable bytes may reach past its end: 8 for a
+    #: boundary-tag layout like glibc's (the next block's first word is the
+    #: payload's last while the block is allocated), else 0.
+    payload_reach: int = 0
 
     addresses = Bundle("addresses")
 
@@ -178,8 +182,10 @@ class AllocatorMachine(RuleBasedStateMachine):
     # -- helpers
 
     def _fill(self, address: int, requested: int, alignment: int) -> None:
+        # Fill the whole usable size, not only the request: the allocator's
+        # metadata must stay clear of every byte it says is usable.
         self.tag += 1
-        data = pattern(self.tag, requested)
+        data = pattern(self.tag, self.allocator.usable_size(address))
         self.allocator.write(address, data)
         self.model.add(address, requested, alignment, data)
 
@@ -226,7 +232,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.model.reallocs += 1
         if q is None:
             self.model.failures += 1
-            assert self.allocator.read(p, old.requested) == old.data, "failed realloc lost data"
+            assert self.allocator.read(p, len(old.data)) == old.data, "failed realloc lost data"
             return p
         self._assert_aligned(q, 16)
         keep = min(old.requested, size)
@@ -246,7 +252,7 @@ class AllocatorMachine(RuleBasedStateMachine):
     def rewrite(self, p: int) -> None:
         block = self.model.live[p]
         self.tag += 1
-        block.data = pattern(self.tag, block.requested)
+        block.data = pattern(self.tag, len(block.data))
         self.allocator.write(p, block.data)
 
     @rule(p=addresses, delta=st.sampled_from([16, 32, 48, 64, 128]))
@@ -310,8 +316,10 @@ class AllocatorMachine(RuleBasedStateMachine):
             self._assert_aligned(b.address, model_block.alignment)
             usable = self.allocator.usable_size(b.address)
             assert usable >= model_block.requested, "usable_size below the request"
-            assert b.address + usable <= b.offset + b.size, "usable bytes pass the block"
-            got = self.allocator.read(b.address, model_block.requested)
+            assert usable == len(model_block.data), "usable_size changed while live"
+            assert b.address + usable <= b.offset + b.size + self.payload_reach, (
+                "usable bytes pass the block")
+            got = self.allocator.read(b.address, usable)
             assert got == model_block.data, f"contents of {b.address:#x} were overwritten"
             self.block_invariant(b, model_block)
         assert seen == set(self.model.live), "live blocks missing from blocks()"
@@ -337,16 +345,20 @@ class _BuddyRules:
 
 
 class _FreeListRules:
-    """Free-list rules: a 16-byte header, the smallest block that serves the
-    request (plus an unsplittable remainder below min_block), no two free
+    """Free-list rules: glibc's layout (the address is the block's offset +
+    16, the usable size the block's size - 8), the smallest block that serves
+    the request (plus an unsplittable remainder below min_block), no two free
     blocks adjacent."""
 
     allocator: Allocator
+    payload_reach = 8
 
     def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
         min_block = int(self.allocator.options["min_block"])
-        want = max(min_block, -(-(model_block.requested + 16) // 16) * 16)
-        assert block.address == block.offset + 16, "the header is not 16 bytes"
+        want = max(min_block, -(-(model_block.requested + 8) // 16) * 16)
+        assert block.address == block.offset + 16, "the address is not the block's offset + 16"
+        assert self.allocator.usable_size(block.address) == block.size - 8, (
+            "usable size is not the block's size - 8")
         assert 0 <= block.size - want < min_block, (
             f"block at {block.offset:#x} is {block.size} bytes for a request of "
             f"{model_block.requested} (expected {want} + less than {min_block})"
@@ -459,10 +471,13 @@ class FreeListReference:
     and trim, where the next-fit rover goes) follows the rules documented in
     ``csrc/freelist.c`` and :class:`memalloc_py.FreeList`, so a test can demand
     that the C allocator gives exactly the same addresses and block layout.
-    Addresses are payload addresses (block offset + 16), as the allocator's.
+    Addresses are payload addresses (block offset + 16), as the allocator's;
+    a block serving n bytes is max(min_block, round_up(n + 8, 16)) (glibc's
+    layout: 8 bytes of overhead, the payload reaching 8 bytes past the block).
     """
 
-    HDR = 16
+    PAYLOAD = 16  # an address is its block's offset + 16
+    OVERHEAD = 8  # an allocated block's cost in bytes
 
     def __init__(self, arena_size: int = 1 << 30, fit: str = "best", order: str = "address",
                  growth: int = 4096, prealloc: int = 0, trim: bool = False, min_block: int = 32):
@@ -524,7 +539,7 @@ class FreeListReference:
     # -- placement
 
     def _block_for(self, n: int) -> int:
-        return max(self.min_block, -(-(n + self.HDR) // 16) * 16)
+        return max(self.min_block, -(-(n + self.OVERHEAD) // 16) * 16)
 
     def _find(self, need: int) -> Optional[_RefBlock]:
         free = self._free_in_order()
@@ -567,10 +582,10 @@ class FreeListReference:
         off, have = x.offset, x.size
         lead = 0
         if align > 16:
-            payload = -(-(off + self.HDR) // align) * align
-            while payload - self.HDR - off != 0 and payload - self.HDR - off < self.min_block:
+            payload = -(-(off + self.PAYLOAD) // align) * align
+            while payload - self.PAYLOAD - off != 0 and payload - self.PAYLOAD - off < self.min_block:
                 payload += align
-            lead = payload - self.HDR - off
+            lead = payload - self.PAYLOAD - off
         succ = self._successor(self._okey(x)) if self.fit == "next" else None
         self._remove(x)
         if lead:
@@ -586,7 +601,7 @@ class FreeListReference:
             self._alloc_block(start, have - lead)
             if self.fit == "next":
                 self.rover = succ
-        return start + self.HDR
+        return start + self.PAYLOAD
 
     def _alloc_block(self, offset: int, size: int) -> None:
         self.blocks.append(_RefBlock(offset, size, False))
@@ -645,14 +660,14 @@ class FreeListReference:
         return self.memalign(16, n)
 
     def free(self, address: int) -> None:
-        b = self._at(address - self.HDR)
+        b = self._at(address - self.PAYLOAD)
         assert not b.free
         self._release(b.offset, b.size)
 
     def realloc(self, address: int, n: int) -> Optional[int]:
         if n > self.arena_size:
             return None
-        off = address - self.HDR
+        off = address - self.PAYLOAD
         b = self._at(off)
         want = self._block_for(n)
         i = self._index(off)

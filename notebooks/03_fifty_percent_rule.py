@@ -110,7 +110,7 @@ print(f"N = {N_LIVE}, warm-up {WARMUP}N allocations, measured {WINDOW}N, seeds {
 # address order (`first-ao`, `best-ao`), and the LIFO and FIFO free-list
 # variants of first fit and LIFO best fit, all with the defaults
 # `min_block=32` and `growth=4096`. A request of n bytes takes a block of
-# max(32, ⌈(n + 16)/16⌉·16) bytes; `min_block` decides which remainders are
+# max(32, ⌈(n + 8)/16⌉·16) bytes; `min_block` decides which remainders are
 # too small to be split off: a remainder of 16 bytes cannot be a block, so
 # such a block is taken whole, which lowers p.
 #

@@ -98,9 +98,11 @@ POOR = ["first-lifo", "next-ao", "next-lifo", "next-fifo"]     # the paper's poo
 ROWS = GOOD + ["first-lifo", "first-fifo", "next-ao", "next-lifo", "next-fifo", "buddy",
                "worst-ao", "worst-lifo", "worst-fifo"]         # the paper's order, then worst fit
 
-# The free-list header, measured rather than assumed: a block's address minus its offset.
+# The free-list header, measured rather than assumed: what an allocated block costs
+# beyond its usable bytes (8, as in glibc: the size word before the payload).
 with ma.create("best-ao") as probe:
-    HEADER = int(probe.malloc(64) - probe.blocks().array["offset"][0])
+    p = probe.malloc(64)
+    HEADER = int(probe.blocks().array["size"][0] - probe.usable_size(p))
 
 started = time.perf_counter()
 print(f"SMOKE={SMOKE}, FIGURES={FIGURES}; free-list header: {HEADER} bytes")
@@ -662,7 +664,7 @@ for heap in (*before.values(), *after.values()):
 # between 11% and 14% at every scale), and which mode a policy lands in at one scale
 # says little about the policy.
 #
-# Removing the header is such a perturbation too. Replay every request 16 bytes
+# Removing the header is such a perturbation too. Replay every request `HEADER` bytes
 # smaller, so that each block is exactly 16 times the program's request, as an
 # allocator without headers would have it (requests of 0 and 1 bytes keep the
 # 32-byte minimum block): the heap is then header-free by construction, but the

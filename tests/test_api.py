@@ -321,7 +321,7 @@ def test_dump_lists_every_block(a):
     p = a.malloc(100)
     text = a.dump()
     assert text.startswith(a.name)
-    assert "allocated" in text and "(100 requested)" in text
+    assert "allocated" in text and f"(100 requested, {a.usable_size(p)} usable)" in text
     lines = text.splitlines()
     assert len(lines) == DUMP_HEADER_LINES + len(a.blocks())
     free = a.blocks().free
@@ -341,10 +341,10 @@ def test_dump_header_of_a_buddy_heap_counts_the_free_blocks_it_lists():
             "live: 2 blocks, 144 B requested in 144 B allocated",
             "free: 5 blocks, 880 B; inside the heap (what stats() counts): 112 B in 3 blocks",
             "  0x0000 - 0x0010 :         16 B  free",
-            "  0x0010 - 0x0020 :         16 B  allocated  at 0x0010  (16 requested)",
+            "  0x0010 - 0x0020 :         16 B  allocated  at 0x0010  (16 requested, 16 usable)",
             "  0x0020 - 0x0040 :         32 B  free",
             "  0x0040 - 0x0080 :         64 B  free",
-            "  0x0080 - 0x0100 :        128 B  allocated  at 0x0080  (128 requested)",
+            "  0x0080 - 0x0100 :        128 B  allocated  at 0x0080  (128 requested, 128 usable)",
             "  0x0100 - 0x0200 :        256 B  free",
             "  0x0200 - 0x0400 :        512 B  free",
         ]
@@ -378,12 +378,12 @@ def test_dump_header_of_a_free_list_heap():
         assert a.dump().splitlines() == [
             "best-ao: arena 65536 B; heap 4096 B (the top of the heap, moved in growth steps "
             "like the program break), peak 4096 B",
-            "live: 2 blocks, 140 B requested in 192 B allocated",
-            "free: 2 blocks, 3904 B, all inside the heap",
-            "  0x0000 - 0x0080 :        128 B  allocated  at 0x0010  (100 requested)",
-            "  0x0080 - 0x00a0 :         32 B  free",
-            "  0x00a0 - 0x00e0 :         64 B  allocated  at 0x00b0  (40 requested)",
-            "  0x00e0 - 0x1000 :       3872 B  free",
+            "live: 2 blocks, 140 B requested in 160 B allocated",
+            "free: 2 blocks, 3936 B, all inside the heap",
+            "  0x0000 - 0x0070 :        112 B  allocated  at 0x0010  (100 requested, 104 usable)",
+            "  0x0070 - 0x0090 :         32 B  free",
+            "  0x0090 - 0x00c0 :         48 B  allocated  at 0x00a0  (40 requested, 40 usable)",
+            "  0x00c0 - 0x1000 :       3904 B  free",
         ]
         a.free(p)
 

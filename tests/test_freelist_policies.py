@@ -1,7 +1,8 @@
 """Exact addresses that each placement policy determines, computed by hand.
 
-Block sizes: a request of n bytes takes max(32, round_up(n + 16, 16)) bytes;
-the address is the block's offset + 16."""
+Block sizes: a request of n bytes takes max(32, round_up(n + 8, 16)) bytes
+(glibc's layout: 8 bytes of overhead); the address is the block's offset + 16
+and the usable size the block's size - 8."""
 import dataclasses
 
 import pytest
@@ -70,7 +71,7 @@ def test_split_takes_the_low_end_and_keeps_the_remainder_free():
 def test_no_split_when_the_remainder_is_below_min_block():
     with scenario("first-fifo") as a:
         p = a.malloc(16)  # C: 48 bytes, a 16-byte remainder cannot be a block
-        assert p == 176 and a.usable_size(p) == 32
+        assert p == 176 and a.usable_size(p) == 40
 
 
 def test_next_fit_rover_and_wrap_around():
@@ -159,30 +160,30 @@ class TestHeapGrowth:
     def test_heap_grows_in_steps_and_extends_a_free_top(self):
         with ma.FreeList(arena_size=1 << 20, growth=4096) as a:
             assert a.stats().heap_size == 0
-            p = a.malloc(100)                 # 128-byte block; the heap grows by 4096
+            p = a.malloc(100)                 # 112-byte block; the heap grows by 4096
             assert p == 16
             s = a.stats()
-            assert (s.heap_size, s.free_bytes, s.free_blocks) == (4096, 3968, 1)
-            q = a.malloc(5000)                # 5024 bytes; the free top has 3968:
-            assert q == 144                   # it grows by 4096 and is extended in place
+            assert (s.heap_size, s.free_bytes, s.free_blocks) == (4096, 3984, 1)
+            q = a.malloc(5000)                # 5008 bytes; the free top has 3984:
+            assert q == 128                   # it grows by 4096 and is extended in place
             s = a.stats()
             assert (s.heap_size, s.peak_heap_size) == (8192, 8192)
-            assert (s.free_bytes, s.free_blocks) == (8192 - 128 - 5024, 1)
+            assert (s.free_bytes, s.free_blocks) == (8192 - 112 - 5008, 1)
             a.free(q)                         # no trim: the heap keeps its size
             assert a.stats().heap_size == 8192
             assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
-                (0, 128, True), (128, 8064, False)]
+                (0, 112, True), (112, 8080, False)]
 
     def test_trim_gives_the_top_back(self):
         with ma.FreeList(arena_size=1 << 20, growth=4096, trim=True) as a:
             p = a.malloc(100)
             q = a.malloc(5000)
             assert a.stats().heap_size == 8192
-            a.free(q)            # top free from 128: keep round_up(128, 4096)
+            a.free(q)            # top free from 112: keep round_up(112, 4096)
             s = a.stats()
             assert (s.heap_size, s.peak_heap_size) == (4096, 8192)
             assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
-                (0, 128, True), (128, 3968, False)]
+                (0, 112, True), (112, 3984, False)]
             a.free(p)            # everything free: the heap shrinks to nothing
             s = a.stats()
             assert (s.heap_size, s.free_blocks, s.peak_heap_size) == (0, 0, 8192)
@@ -192,7 +193,7 @@ class TestHeapGrowth:
     def test_trim_never_goes_below_prealloc(self):
         with ma.FreeList(arena_size=1 << 20, growth=4096, trim=True, prealloc=65536) as a:
             assert a.stats().heap_size == 65536
-            p = a.malloc(100_000)             # 100016 -> 100032-byte block: grow 36864
+            p = a.malloc(100_000)             # 100008 -> 100016-byte block: grow 36864
             s = a.stats()
             assert s.heap_size == 65536 + 36864
             a.free(p)
@@ -208,11 +209,11 @@ class TestHeapGrowth:
 
     def test_growth_that_is_not_a_power_of_two(self):
         with ma.FreeList(arena_size=1 << 16, growth=48) as a:
-            assert a.malloc(40) == 16         # a 64-byte block: the heap grows by 2 * 48
+            assert a.malloc(56) == 16         # a 64-byte block: the heap grows by 2 * 48
             s = a.stats()
             assert (s.heap_size, s.free_bytes, s.free_blocks) == (96, 32, 1)
-            q = a.malloc(100)                 # 128 bytes: the free top's 32 + 2 * 48
-            assert q == 80
+            q = a.malloc(100)                 # 112 bytes from the free top's 32 + 2 * 48:
+            assert q == 80                    # the 16 left over stay in the block
             s = a.stats()
             assert (s.heap_size, s.free_bytes, s.free_blocks) == (192, 0, 0)
             assert [(b.offset, b.size, b.allocated) for b in a.blocks()] == [
@@ -221,15 +222,15 @@ class TestHeapGrowth:
         with ma.FreeList(arena_size=1 << 20, growth=3 * 4096) as a:
             assert a.malloc(100) == 16
             assert a.stats().heap_size == 3 * 4096
-            assert a.malloc(3 * 4096) == 144  # 12304 bytes: 12160 free, grows by one step
+            assert a.malloc(3 * 4096) == 128  # 12304 bytes: 12176 free, grows by one step
             assert a.stats().heap_size == 6 * 4096
         with ma.FreeList(arena_size=1 << 16, growth=4000) as a:
-            assert a.malloc(5000) == 16       # 5024 bytes: two steps of 4000
+            assert a.malloc(5000) == 16       # 5008 bytes: two steps of 4000
             assert a.stats().heap_size == 8000
 
     def test_trim_keeps_whole_steps_that_are_not_powers_of_two(self):
         with ma.FreeList(arena_size=1 << 16, growth=48, trim=True) as a:
-            a.malloc(40)                      # [0, 64) live, [64, 96) free
+            a.malloc(56)                      # [0, 64) live, [64, 96) free
             q = a.malloc(100)                 # heap 192
             a.free(q)                         # the top is free from 64: keep round_up(64, 48)
             s = a.stats()
@@ -245,7 +246,7 @@ class TestHeapGrowth:
         with ma.FreeList(arena_size=8192, growth=4096) as a:
             assert a.malloc(5000) == 16      # heap 8192: the whole arena
             before = a.stats()
-            assert a.malloc(4000) is None    # 3168 free at the top: cannot grow
+            assert a.malloc(4000) is None    # 3184 free at the top: cannot grow
             after = a.stats()
             assert after.failures == before.failures + 1
             assert after.heap_size == before.heap_size == 8192
@@ -256,25 +257,25 @@ class TestHeapGrowth:
 class TestReallocInPlace:
     def test_shrink_splits_the_tail_off(self):
         with ma.FreeList(arena_size=1 << 16) as a:
-            p = a.malloc(1000)            # 1024-byte block at 0
-            a.malloc(16)                  # guard at 1024
+            p = a.malloc(1000)            # 1008-byte block at 0
+            a.malloc(16)                  # guard at 1008
             a.write(p, bytes(range(200)))
-            assert a.realloc(p, 200) == p  # 224-byte block, an 800-byte tail freed
+            assert a.realloc(p, 200) == p  # 208-byte block, an 800-byte tail freed
             assert a.read(p, 200) == bytes(range(200))
             assert [(b.offset, b.size, b.allocated) for b in a.blocks()][:3] == [
-                (0, 224, True), (224, 800, False), (1024, 32, True)]
+                (0, 208, True), (208, 800, False), (1008, 32, True)]
 
     def test_grow_absorbs_the_following_free_block(self):
         with ma.FreeList(arena_size=1 << 16) as a:
-            p = a.malloc(100)             # [0, 128)
-            q = a.malloc(200)             # [128, 352)
+            p = a.malloc(100)             # [0, 112)
+            q = a.malloc(200)             # [112, 320)
             a.malloc(16)                  # guard
             a.free(q)
-            a.write(p, b"k" * 100)
-            assert a.realloc(p, 250) == p  # 272 bytes: absorbs q's block, 80 left free
-            assert a.read(p, 100) == b"k" * 100
+            a.write(p, b"k" * 104)         # the whole usable size
+            assert a.realloc(p, 250) == p  # 272 bytes: absorbs q's block, 48 left free
+            assert a.read(p, 104) == b"k" * 104
             assert [(b.offset, b.size, b.allocated) for b in a.blocks()][:2] == [
-                (0, 272, True), (272, 80, False)]
+                (0, 272, True), (272, 48, False)]
 
     def test_grow_moves_when_the_follower_is_live(self):
         with ma.FreeList(arena_size=1 << 16) as a:
@@ -290,9 +291,9 @@ class TestReallocInPlace:
 def test_memalign_splits_off_a_leading_fragment():
     with ma.FreeList(arena_size=1 << 16) as a:
         p = a.memalign(256, 40)
-        assert p == 256                       # payload 256: block at 240
+        assert p == 256                       # payload 256: a 48-byte block at 240
         assert [(b.offset, b.size, b.allocated) for b in a.blocks()][:2] == [
-            (0, 240, False), (240, 64, True)]
+            (0, 240, False), (240, 48, True)]
         q = a.memalign(32, 0)                 # a 16-byte lead would be too small
         assert q % 32 == 0
         a.check()
@@ -364,4 +365,66 @@ def test_memalign_meets_half_the_arena_size_on_a_fresh_heap(name, arena):
         assert (after.failures, after.mallocs) == (before.failures + 1, before.mallocs + 1)
         assert dataclasses.replace(after, failures=before.failures, mallocs=before.mallocs) == before
         assert len(a.blocks()) == 0 and after.heap_size == 0
+        a.check()
+
+
+# ---- the block layout: glibc's, 8 bytes of overhead per allocated block
+
+TWELVE = [f"{fit}-{order}" for fit in ("best", "first", "next", "worst") for order in ("ao", "lifo", "fifo")]
+
+
+@pytest.mark.parametrize("name", TWELVE)
+def test_blocks_cost_eight_bytes_like_glibc(name):
+    with ma.create(name, arena_size=1 << 16) as a:
+        p, q, r = a.malloc(24), a.malloc(100), a.malloc(0)
+        assert (p, q, r) == (16, 48, 160)
+        assert [(b.offset, b.size) for b in a.blocks().allocated] == [(0, 32), (32, 112), (144, 32)]
+        assert [a.usable_size(x) for x in (p, q, r)] == [24, 104, 24]
+        lines = a.dump().splitlines()
+        assert lines[3] == "  0x0000 - 0x0020 :         32 B  allocated  at 0x0010  (24 requested, 24 usable)"
+        assert lines[4] == "  0x0020 - 0x0090 :        112 B  allocated  at 0x0030  (100 requested, 104 usable)"
+        # Every usable byte is the caller's: the last 8 of p's are the first
+        # word of q's block, and writing them all disturbs nothing.
+        a.write(p, b"p" * 24)
+        a.write(q, b"q" * 104)
+        a.write(r, b"r" * 24)
+        a.check()
+        a.free(q)                  # q's footer lands in r's block's first word ...
+        a.check()
+        assert a.read(p, 24) == b"p" * 24 and a.read(r, 24) == b"r" * 24  # ... never in a payload
+        a.free(p)
+        a.check()
+        assert a.read(r, 24) == b"r" * 24
+
+
+@pytest.mark.parametrize("name", ["best-ao", "first-lifo", "next-fifo", "worst-ao"])
+def test_the_last_block_of_a_full_arena_reaches_eight_bytes_past_it(name):
+    with ma.create(name, arena_size=8192, growth=4096, trim=True) as a:
+        p = a.malloc(8192 - 8)     # the whole arena in one block
+        assert p == 16 and a.stats().heap_size == 8192 and a.usable_size(p) == 8192 - 8
+        a.write(p, b"\xff" * (8192 - 8))   # the payload's last word is past the arena's end
+        a.check()
+        assert a.read(p, 8, offset=8192 - 16) == b"\xff" * 8  # bytes [8192, 8200)
+        a.free(p)                  # trims to nothing
+        assert a.stats().heap_size == 0
+        q = a.malloc(8192 - 8)
+        assert q == 16
+        a.write(q, b"\x01" * (8192 - 8))
+        a.realloc(q, 100)          # shrinks in place: the tail is freed, then trimmed
+        assert a.read(q, 100) == b"\x01" * 100
+        a.check()
+
+
+def test_trimming_keeps_the_payload_end_of_the_block_below_the_new_top():
+    # p's block ends at 4096, a page boundary; its payload's last word is the
+    # first word of the block above.  Trimming that block away must not give
+    # the page holding that word back to the system (it would read as zero).
+    with ma.FreeList(arena_size=1 << 16, growth=4096, trim=True) as a:
+        p = a.malloc(4096 - 8)
+        q = a.malloc(4000)
+        assert (p, q) == (16, 4096 + 16) and a.stats().heap_size == 8192
+        a.write(p, b"\xab" * (4096 - 8))
+        a.free(q)
+        assert a.stats().heap_size == 4096
+        assert a.read(p, 4096 - 8) == b"\xab" * (4096 - 8)
         a.check()

@@ -290,12 +290,12 @@ def test_the_package_exports_the_replay_api():
     # 320 bytes after c, in 32 + 512 allocated bytes.
     ("buddy", [("malloc", "a", 100), ("malloc", "b", 20), ("free", "a"), ("malloc", "c", 300),
                ("free", "b"), ("free", "c")], 1 - 320 / 544),
-    # free list: 100 + 16 -> 128, 20 + 16 -> 48: peak 120 in 176 bytes.
+    # free list: 100 + 8 -> 112, 20 + 8 -> 32: peak 120 in 144 bytes.
     ("best-ao", [("malloc", "a", 100), ("malloc", "b", 20), ("free", "a"), ("free", "b")],
-     1 - 120 / 176),
-    # the first of two equal peaks: 40 in 64 (a), not 40 in 48 + 32 (b, c).
+     1 - 120 / 144),
+    # the first of two equal peaks: 40 in 48 (a), not 40 in 32 + 32 (b, c).
     ("first-lifo", [("malloc", "a", 40), ("free", "a"), ("malloc", "b", 20), ("malloc", "c", 16),
-                    ("realloc", "c", 20), ("free", "b"), ("free", "c")], 1 - 40 / 64),
+                    ("realloc", "c", 20), ("free", "b"), ("free", "c")], 1 - 40 / 48),
 ])
 def test_internal_fragmentation_of_a_trace_shorter_than_sample_every(name, events, want):
     t = Trace.from_events(events)

@@ -55,11 +55,11 @@ static int census_block(const ma_block *b, void *p)
         c->allocated += b->size;
         c->alloc_blocks++;
     } else {
-        if (*hdr(h, b->offset + b->size - 8) != b->size) { /* I3 */
+        if (*footer_at(h, b->offset + b->size) != b->size) { /* I3 */
             c->st = ma_fail(&h->base, MA_ECORRUPT, "free block at 0x%llx: "
                             "footer %llu differs from its size %llu",
                             (unsigned long long)b->offset,
-                            (unsigned long long)*hdr(h, b->offset + b->size - 8),
+                            (unsigned long long)*footer_at(h, b->offset + b->size),
                             (unsigned long long)b->size);
             return 1;
         }

@@ -16,7 +16,8 @@
  * set, by I4); the lines it will write (the block's header, its successor's,
  * a remainder's) are prefetched before the index work, so that their misses
  * overlap it.  A free reads the block's header and its successor's, and
- * only when F_PREV is clear the predecessor's footer and tag copy (on the
+ * only when F_PREV is clear the predecessor's footer (the freed block's own
+ * first word, beside its header) and tag copy (the word before it: on the
  * freed block's line unless it starts one), never the predecessor's header.
  *
  * Invariants: every operation leaves I1-I7 (freelist.c) true; an operation
@@ -35,7 +36,7 @@ static ma_status grow(fl *h, uint64_t need, pick *out)
      * allocated: the heap is empty). */
     uint64_t top = h->heap, have = 0, prev_flag = F_PREV;
     if (h->top_free) {
-        have = *hdr(h, h->heap - 8);
+        have = *footer_at(h, h->heap);
         top = h->heap - have;
     }
     uint64_t inc = need > have ? ma_round_up_step(need - have, h->growth) : 0;
@@ -64,7 +65,7 @@ static void maybe_trim(fl *h)
 {
     if (!h->trim || !h->top_free)
         return;
-    uint64_t size = *hdr(h, h->heap - 8), top = h->heap - size;
+    uint64_t size = *footer_at(h, h->heap), top = h->heap - size;
     uint64_t keep = ma_round_up_step(top, h->growth);
     if (keep < h->prealloc)
         keep = h->prealloc;
@@ -75,7 +76,9 @@ static void maybe_trim(fl *h)
     uint64_t prev_flag = *hdr(h, top) & F_PREV;
     bool was_rover = is_rover(h, top);
     index_remove(h, top, size);
-    ma_arena_discard(&h->base, keep, h->heap - keep);
+    /* [keep, keep + 8) stays: the payload's end of the block below keep,
+     * or the new top's footer. */
+    ma_arena_discard(&h->base, keep + 8, h->heap - keep);
     h->heap = keep;
     if (keep > top) {
         index_add(h, top, keep - top, prev_flag);
@@ -109,7 +112,7 @@ static void set_allocated(fl *h, uint64_t off, uint64_t size, uint64_t prev_flag
 /* The block size that serves a request of n bytes. */
 static uint64_t block_for(const fl *h, uint64_t n)
 {
-    uint64_t s = ma_round_up(n + HDR, 16);
+    uint64_t s = ma_round_up(n + OVERHEAD, 16);
     return s < h->min_block ? h->min_block : s;
 }
 
@@ -126,14 +129,14 @@ static uint64_t place(fl *h, const pick *pk, uint64_t size, uint64_t align)
      * written below, after the index work: fetch their lines now, so that
      * the misses overlap it. */
     __builtin_prefetch(hdr(h, off), 1);
-    __builtin_prefetch(hdr(h, off + have - 8), 1);
+    __builtin_prefetch(hdr(h, off + have), 1);   /* the successor's */
     __builtin_prefetch(hdr(h, off + size), 1); /* a remainder's header */
     uint64_t lead = 0;
     if (align > MA_ALIGN) {
-        uint64_t payload = ma_round_up(off + HDR, align);
-        while (payload - HDR - off != 0 && payload - HDR - off < h->min_block)
+        uint64_t payload = ma_round_up(off + PAYLOAD, align);
+        while (payload - PAYLOAD - off != 0 && payload - PAYLOAD - off < h->min_block)
             payload += align;
-        lead = payload - HDR - off;
+        lead = payload - PAYLOAD - off;
     }
     uint64_t rest = have - lead - size;
     bool next = h->fit == MA_FIT_NEXT;
@@ -193,7 +196,7 @@ static ma_status fl_memalign(ma_allocator *a, uint64_t alignment, uint64_t n,
         if (st != MA_OK)
             return st;
     }
-    *addr = place(h, &pk, size, alignment) + HDR;
+    *addr = place(h, &pk, size, alignment) + PAYLOAD;
     return MA_OK;
 }
 
@@ -201,9 +204,9 @@ static ma_status fl_memalign(ma_allocator *a, uint64_t alignment, uint64_t n,
 static ma_status block_at(fl *h, uint64_t addr, uint64_t *off, uint64_t *size)
 {
     *off = *size = 0;
-    if (addr < HDR || addr > h->heap || (addr & 15))
+    if (addr < PAYLOAD || addr > h->heap || (addr & 15))
         goto bad;
-    *off = addr - HDR;
+    *off = addr - PAYLOAD;
     uint64_t w = *hdr(h, *off);
     *size = w & ~F_MASK;
     if (!(w & F_ALLOC) || *size < h->min_block || *size > h->heap - *off)
@@ -229,7 +232,7 @@ static void release(fl *h, uint64_t off, uint64_t size)
          * entry, both on the freed block's own line (mostly): the lower
          * block's header and tag, which may be far below, are not read.
          * (A free block's predecessor is allocated (I4): its F_PREV is set.) */
-        psize = *hdr(h, off - 8);
+        psize = *footer_at(h, off);
         start = off - psize;
         total += psize;
         prev_flag = F_PREV;
@@ -300,7 +303,7 @@ static ma_status fl_realloc(ma_allocator *a, uint64_t addr, uint64_t n,
     uint64_t moved;
     if ((st = fl_memalign(a, MA_ALIGN, n, &moved)) != MA_OK)
         return st;
-    memcpy(ma_ptr(a, moved), ma_ptr(a, addr), (size_t)(size - HDR));
+    memcpy(ma_ptr(a, moved), ma_ptr(a, addr), (size_t)(size - OVERHEAD));
     h->allocated -= size;
     h->alloc_blocks--;
     release(h, off, size);
@@ -313,7 +316,7 @@ static ma_status fl_usable_size(ma_allocator *a, uint64_t addr, uint64_t *out)
     uint64_t off, size;
     ma_status st = block_at(as_fl(a), addr, &off, &size);
     if (st == MA_OK)
-        *out = size - HDR;
+        *out = size - OVERHEAD;
     return st;
 }
 
@@ -342,7 +345,7 @@ static ma_status fl_walk(ma_allocator *a, ma_walk_fn fn, void *ctx)
                            (unsigned long long)off, (unsigned long long)size,
                            (unsigned long long)h->heap);
         bool allocated = (w & F_ALLOC) != 0;
-        ma_block b = {off, size, allocated ? off + HDR : MA_NULL, 0, allocated};
+        ma_block b = {off, size, allocated ? off + PAYLOAD : MA_NULL, 0, allocated};
         if (fn(&b, ctx))
             break;
         off += size;

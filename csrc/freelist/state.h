@@ -27,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR 16u
+#define PAYLOAD 16u  /* an address is its block's offset + 16 */
+#define OVERHEAD 8u  /* an allocated block's cost: usable = size - 8 */
 #define F_ALLOC UINT64_C(1)
 #define F_PREV UINT64_C(2)
 #define F_MASK UINT64_C(15)

@@ -189,12 +189,12 @@ static void test_freelist_corruption_detected(void)
     ma_allocator *a = NULL;
     EXPECT(ma_freelist_create(&c, &a) == MA_OK);
     uint64_t p = must_malloc(a, 100), q = must_malloc(a, 100);
-    EXPECT(p == 16 && q == 144);
+    EXPECT(p == 16 && q == 128); /* 112-byte blocks: 100 + 8 rounded up to 16 */
     EXPECT(ma_free(a, p) == MA_OK);
     EXPECT(ma_check(a) == MA_OK);
     unsigned char *base = ma_arena_base(a);
     uint64_t junk = 48;
-    memcpy(base + 128 - 8, &junk, sizeof junk); /* footer of the free block */
+    memcpy(base + 112, &junk, sizeof junk); /* the free block's footer: the next block's first word */
     EXPECT(ma_check(a) == MA_ECORRUPT);
     EXPECT(strstr(ma_last_error(a), "footer") != NULL);
     ma_destroy(a);
@@ -213,16 +213,16 @@ static void test_freelist_corruption_detected(void)
         c.fit = tagged[t / 3][0];
         c.order = tagged[t / 3][1];
         EXPECT(ma_freelist_create(&c, &a) == MA_OK);
-        p = must_malloc(a, 100); /* a 128-byte block at 0 */
+        p = must_malloc(a, 100); /* a 112-byte block at 0 */
         must_malloc(a, 100);
         EXPECT(ma_free(a, p) == MA_OK);
         EXPECT(ma_check(a) == MA_OK);
         uint32_t bad = 0x7777;
         unsigned char *heap = ma_arena_base(a);
-        if (t % 3 != 1) /* the tag */
-            memcpy(heap + 8, &bad, sizeof bad);
-        if (t % 3 != 0) /* its copy, 16 bytes before the block's end */
-            memcpy(heap + 128 - 16, &bad, sizeof bad);
+        if (t % 3 != 1) /* the tag, the free block's first payload word */
+            memcpy(heap + 16, &bad, sizeof bad);
+        if (t % 3 != 0) /* its copy, 8 bytes before the block's end */
+            memcpy(heap + 112 - 8, &bad, sizeof bad);
         EXPECT(ma_check(a) == MA_ECORRUPT);
         int copy_differs = strstr(ma_last_error(a), "copy of its tag") != NULL;
         EXPECT(copy_differs == (t % 3 != 2));
