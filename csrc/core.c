@@ -3,15 +3,17 @@
  *
  * Public entry points take the instance's lock, check their arguments,
  * keep the operation counters and the workbench's record of live
- * allocations (address -> requested size), and call the allocator's
- * operations table.  See ma_internal.h for the division of labour.
+ * allocations (address -> requested size, the table in live.c), and call
+ * the allocator's operations table.  See ma_internal.h for the division of
+ * labour.
  *
- * Invariants kept here (verified by ma_check):
+ * Invariants kept here (verified by ma_check, after the allocator's own
+ * check and the record's, ma_livetab_check):
  *   - live.count == number of allocated blocks the allocator walks, and every
- *     allocated block's address is in the table, with requested <= its size;
- *   - requested_bytes == the sum of the table's requested sizes;
- *   - peak_requested >= requested_bytes;
- *   - every table entry is reachable from its home slot by linear probing.
+ *     allocated block's address is in the record, with requested <= its
+ *     usable size;
+ *   - requested_bytes == the sum of the record's requested sizes;
+ *   - peak_requested >= requested_bytes.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE, madvise */
@@ -113,113 +115,6 @@ void ma_discard(void *p, uint64_t len)
 void ma_arena_discard(ma_allocator *a, uint64_t off, uint64_t len)
 {
     ma_discard(a->base + off, len);
-}
-
-/* ---- the live-allocation table ------------------------------------------- */
-
-#define LIVE_MIN_CAPACITY 64u
-
-static inline uint64_t live_home(const ma_livetab *t, uint64_t addr)
-{
-    uint64_t h = (addr >> 4) * UINT64_C(0x9E3779B97F4A7C15);
-    return (h ^ (h >> 31)) & t->mask;
-}
-
-static ma_status live_alloc_slots(ma_livetab *t, uint64_t capacity)
-{
-    ma_live_entry *s = malloc(capacity * sizeof *s);
-    if (!s)
-        return MA_ENOMEM;
-    for (uint64_t i = 0; i < capacity; i++)
-        s[i].addr = MA_NULL;
-    t->slots = s;
-    t->mask = capacity - 1;
-    t->count = 0;
-    return MA_OK;
-}
-
-static void live_put(ma_livetab *t, uint64_t addr, uint64_t requested)
-{
-    uint64_t i = live_home(t, addr);
-    while (t->slots[i].addr != MA_NULL)
-        i = (i + 1) & t->mask;
-    t->slots[i].addr = addr;
-    t->slots[i].requested = requested;
-    t->count++;
-}
-
-/* Make room for n more entries (keeps the load at most 70%). */
-static ma_status live_reserve(ma_livetab *t, uint64_t n)
-{
-    uint64_t cap = t->mask + 1, want = t->count + n, bigger_cap = cap;
-    if (n > (UINT64_C(1) << 58) - t->count)
-        return MA_ENOMEM;
-    while (want * 10 > bigger_cap * 7)
-        bigger_cap *= 2;
-    if (bigger_cap == cap)
-        return MA_OK;
-    ma_livetab bigger;
-    if (live_alloc_slots(&bigger, bigger_cap) != MA_OK)
-        return MA_ENOMEM;
-    for (uint64_t i = 0; i < cap; i++)
-        if (t->slots[i].addr != MA_NULL)
-            live_put(&bigger, t->slots[i].addr, t->slots[i].requested);
-    free(t->slots);
-    *t = bigger;
-    return MA_OK;
-}
-
-const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr)
-{
-    uint64_t i = live_home(t, addr);
-    for (;;) {
-        const ma_live_entry *e = &t->slots[i];
-        if (e->addr == addr)
-            return e;
-        if (e->addr == MA_NULL)
-            return NULL;
-        i = (i + 1) & t->mask;
-    }
-}
-
-/* Remove the entry at `e` (backward-shift deletion: no tombstones). */
-static void live_remove(ma_livetab *t, const ma_live_entry *e)
-{
-    uint64_t hole = (uint64_t)(e - t->slots);
-    uint64_t j = hole;
-    for (;;) {
-        j = (j + 1) & t->mask;
-        uint64_t addr = t->slots[j].addr;
-        if (addr == MA_NULL)
-            break;
-        uint64_t home = live_home(t, addr);
-        /* Move j back into the hole unless its home lies cyclically in
-         * (hole, j], where it would no longer be reachable from home. */
-        bool stays = hole <= j ? (home > hole && home <= j)
-                               : (home > hole || home <= j);
-        if (!stays) {
-            t->slots[hole] = t->slots[j];
-            hole = j;
-        }
-    }
-    t->slots[hole].addr = MA_NULL;
-    t->count--;
-}
-
-ma_status ma_live_reserve(ma_allocator *a, uint64_t n)
-{
-    if (live_reserve(&a->live, n) != MA_OK)
-        return ma_fail(a, MA_ENOMEM, "no memory for the allocation record of "
-                       "%llu more blocks", (unsigned long long)n);
-    return MA_OK;
-}
-
-ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested)
-{
-    if (live_reserve(&a->live, 1) != MA_OK)
-        return ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
-    live_put(&a->live, addr, requested);
-    return MA_OK;
 }
 
 /* ---- the lock and callbacks ------------------------------------------------------ */
@@ -359,7 +254,7 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
         a->base = base;
         a->map_len = keep;
     }
-    if (live_alloc_slots(&a->live, LIVE_MIN_CAPACITY) != MA_OK) {
+    if (ma_livetab_init(&a->live) != MA_OK) {
         ma_unmap(a->base, a->map_len);
         return ma_fail(NULL, MA_ENOMEM, "no memory for the allocation record");
     }
@@ -429,12 +324,12 @@ static ma_status do_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
     if (size > MA_MAX_REQUEST || alignment > MA_MAX_REQUEST)
         st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
                      (unsigned long long)size);
-    else if (live_reserve(&a->live, 1) != MA_OK)
+    else if (ma_livetab_reserve(&a->live, 1) != MA_OK)
         st = ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
     else
         st = a->ops->memalign(a, alignment, size, addr);
     if (st == MA_OK) {
-        live_put(&a->live, *addr, size);
+        ma_livetab_put(&a->live, *addr, size);
         note_requested(a, size, 0);
     } else {
         *addr = MA_NULL;
@@ -449,7 +344,7 @@ static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
     uint64_t requested = e->requested;
     ma_status st = a->ops->free(a, e->addr);
     if (st == MA_OK) {
-        live_remove(&a->live, e);
+        ma_livetab_remove(&a->live, e);
         note_requested(a, 0, requested);
         a->frees++;
     }
@@ -566,8 +461,8 @@ ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
             if (moved == addr) { /* in place: the record stays where it is */
                 a->live.slots[e - a->live.slots].requested = size;
             } else {
-                live_remove(&a->live, e);
-                live_put(&a->live, moved, size);
+                ma_livetab_remove(&a->live, e);
+                ma_livetab_put(&a->live, moved, size);
             }
             note_requested(a, size, old_req);
             *new_addr = moved;
@@ -779,25 +674,13 @@ static int xcheck_block(const ma_block *b, void *p)
 static ma_status check_live_table(ma_allocator *a)
 {
     const ma_livetab *t = &a->live;
-    uint64_t n = 0;
-    for (uint64_t i = 0; i <= t->mask; i++) {
-        uint64_t addr = t->slots[i].addr;
-        if (addr == MA_NULL)
-            continue;
-        n++;
-        if (ma_live_find(t, addr) != &t->slots[i])
-            return ma_fail(a, MA_ECORRUPT,
-                           "allocation record: 0x%llx is unreachable",
-                           (unsigned long long)addr);
-    }
-    if (n != t->count)
-        return ma_fail(a, MA_ECORRUPT,
-                       "allocation record counts %llu entries, holds %llu",
-                       (unsigned long long)t->count, (unsigned long long)n);
+    ma_status st = ma_livetab_check(a, t);
+    if (st != MA_OK)
+        return st;
     if (!a->ops->walk) /* nothing to compare the record with */
         return MA_OK;
     struct xcheck x = {a, 0, 0, MA_OK};
-    ma_status st = a->ops->walk(a, xcheck_block, &x);
+    st = a->ops->walk(a, xcheck_block, &x);
     if (st != MA_OK)
         return st;
     if (x.st != MA_OK)
@@ -838,7 +721,7 @@ ma_status ma_reset(ma_allocator *a)
     ma_status st = a->ops->reset(a);
     if (st == MA_OK) {
         ma_livetab fresh;
-        if (live_alloc_slots(&fresh, LIVE_MIN_CAPACITY) == MA_OK) {
+        if (ma_livetab_init(&fresh) == MA_OK) {
             free(a->live.slots);
             a->live = fresh;
         } else {

@@ -162,6 +162,18 @@ void ma_unmap(void *p, uint64_t len);
 /* As ma_arena_discard, for any range of a mapping from ma_map_zero. */
 void ma_discard(void *p, uint64_t len);
 
+/* The workbench record of live allocations (live.c). */
+/* An empty table of the smallest capacity (MA_ENOMEM: no memory). */
+ma_status ma_livetab_init(ma_livetab *t);
+/* Make room for n more entries (keeps the load at most 70%). */
+ma_status ma_livetab_reserve(ma_livetab *t, uint64_t n);
+/* Add an entry; the caller reserved room and addr is not in the table. */
+void ma_livetab_put(ma_livetab *t, uint64_t addr, uint64_t requested);
+/* Remove the entry at e (found by ma_live_find). */
+void ma_livetab_remove(ma_livetab *t, const ma_live_entry *e);
+/* Verify the table's invariants (live.c); MA_ECORRUPT names the first
+ * broken one. */
+ma_status ma_livetab_check(ma_allocator *a, const ma_livetab *t);
 /* Look up a live address in the workbench record. */
 const ma_live_entry *ma_live_find(const ma_livetab *t, uint64_t addr);
 
