@@ -9,7 +9,7 @@ from setuptools.command.build_ext import build_ext
 
 # The trace recorder behind `memalloc record`: an LD_PRELOAD library, not a
 # Python module, so build_ext compiles it with the C compiler directly.
-RECORDER = ("libmemalloc_record.so", ["csrc/record/recorder.c"])
+RECORDER = ("libmemalloc_record.so", ["csrc/record/recorder.c", "csrc/record/image_end.c"])
 
 
 class BuildExt(build_ext):

@@ -34,7 +34,27 @@ ALLOCATORS = [n for n in ma.ALLOCATORS if n not in ma.ALIASES]
 @pytest.mark.parametrize("opt", ["-O0", "-O2"])  # -O2: the package's own build
 def test_recorder_compiles_without_warnings(cc, opt, tmp_path):
     run([compiler(cc), *WARN, opt, "-fPIC", "-shared", "-fvisibility=hidden", "-pthread",
-         str(RECORD_SRC / "recorder.c"), "-o", str(tmp_path / "rec.so"), "-ldl"])
+         *map(str, sorted(RECORD_SRC.glob("*.c"))), "-o", str(tmp_path / "rec.so"), "-ldl"])
+
+
+def test_the_recorder_built_with_ubsan_records_the_known_program(subject, tmp_path):
+    """UBSan in the recorder itself, under threads, fork, exec and signals
+    (AddressSanitizer cannot run beside an interposer of malloc: it is one)."""
+    lib = tmp_path / "rec_ubsan.so"
+    run([compiler("gcc"), "-std=c11", "-O1", "-g", "-fsanitize=undefined", "-fno-sanitize-recover=all",
+         "-fPIC", "-shared", "-fvisibility=hidden", "-pthread", *map(str, sorted(RECORD_SRC.glob("*.c"))),
+         "-o", str(lib), "-ldl"])
+    out = tmp_path / "logs"
+    out.mkdir()
+    env = {**os.environ, "LD_PRELOAD": str(lib), "MEMALLOC_RECORD_DIR": str(out),
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    for args in ([], ["signals", "20000"]):
+        proc = subprocess.run([str(subject), *args], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0 and "runtime error" not in proc.stderr, proc.stderr
+    procs = REC.processes(out)
+    assert [len(p.images) for p in procs] == [1, 1, 2, 1]
+    assert own_events(ma.read_trace(out), skip=range(20001, 20200))[:3] == [
+        ("malloc", 0, 10001), ("calloc", 1, 7, 10002), ("realloc", 0, 100003)]
 
 
 def test_the_reader_mirrors_the_format_header():

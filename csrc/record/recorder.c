@@ -25,6 +25,10 @@
  *   at exit, exec or _exit).  A full buffer is written as one chunk with one
  *   write(2) to a file opened with O_APPEND, so chunks of different threads
  *   never interleave.  No system call is made per event.
+ * - A call made while this thread is inside a forwarded call is forwarded
+ *   unlogged: it is the C library's own nesting (glibc has none, others
+ *   may), or a signal handler that interrupted the allocator itself, which
+ *   the C library does not allow.
  * - An event that cannot go to the thread's buffer (a signal handler that
  *   interrupted this thread's own logging, a thread whose buffer was flushed
  *   at its exit, the process after its exit flush) is written at once as a
@@ -45,7 +49,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +60,7 @@
 #include <unistd.h>
 
 #include "record_format.h"
+#include "record_internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -66,7 +70,6 @@
 #define BUFFER_RECORDS ((BUFFER_BYTES - 40u) / sizeof(struct mr_record))
 #define BOOT_BYTES 16384u
 #define MAX_IMAGES 100000u
-#define MAX_EXEC_ARGS 65536u
 
 /* ------------------------------------------------------------ the state */
 
@@ -84,11 +87,6 @@ typedef void *calloc_fn(size_t, size_t);
 typedef void *realloc_fn(void *, size_t);
 typedef int posix_memalign_fn(void **, size_t, size_t);
 typedef void *aligned_fn(size_t, size_t);
-typedef int execve_fn(const char *, char *const[], char *const[]);
-typedef int execv_fn(const char *, char *const[]);
-typedef int fexecve_fn(int, char *const[], char *const[]);
-typedef int execveat_fn(int, const char *, char *const[], char *const[], int);
-typedef void exit_fn(int);
 
 struct buffer {
     struct buffer *next;        /* the list of every buffer; never unlinked */
@@ -132,11 +130,7 @@ static struct recorder {
         posix_memalign_fn *posix_memalign;
         aligned_fn *aligned_alloc, *memalign;
         malloc_fn *valloc, *pvalloc;
-        execve_fn *execve, *execvpe;
-        execv_fn *execv, *execvp;
-        fexecve_fn *fexecve;
-        execveat_fn *execveat;
-        exit_fn *exit_, *Exit;
+        struct mr_image_functions image;
     } real;
     char dir[4096];
 } R = { .fd = -1, .open_pending = 1 };
@@ -286,14 +280,14 @@ static int resolve(void)
         RESOLVE(memalign, "memalign");
         RESOLVE(valloc, "valloc");
         RESOLVE(pvalloc, "pvalloc");
-        RESOLVE(execve, "execve");
-        RESOLVE(execvpe, "execvpe");
-        RESOLVE(execv, "execv");
-        RESOLVE(execvp, "execvp");
-        RESOLVE(fexecve, "fexecve");
-        RESOLVE(execveat, "execveat");
-        RESOLVE(exit_, "_exit");
-        RESOLVE(Exit, "_Exit");
+        RESOLVE(image.execve, "execve");
+        RESOLVE(image.execvpe, "execvpe");
+        RESOLVE(image.execv, "execv");
+        RESOLVE(image.execvp, "execvp");
+        RESOLVE(image.fexecve, "fexecve");
+        RESOLVE(image.execveat, "execveat");
+        RESOLVE(image.exit_, "_exit");
+        RESOLVE(image.Exit, "_Exit");
         tls.resolving = 0;
         long page = sysconf(_SC_PAGESIZE);
         R.page_size = page > 0 ? (uint32_t)page : 4096u;
@@ -561,9 +555,15 @@ static void fork_child(void)
     errno = saved;
 }
 
+const struct mr_image_functions *mr_image_functions(void)
+{
+    resolve();
+    return &R.real.image;
+}
+
 /* Before exec or _exit: every buffered event written, and events racing
  * this written at once.  Returns the mode to restore if the call returns. */
-static int finish_image(void)
+int mr_finish_image(void)
 {
     int mode = atomic_load_explicit(&R.mode, memory_order_acquire);
     if (mode != MODE_RECORDING || (uint32_t)getpid() != R.pid)
@@ -573,7 +573,7 @@ static int finish_image(void)
     return mode;
 }
 
-static void resume_image(int mode)
+void mr_resume_image(int mode)
 {
     if (mode >= 0)
         atomic_store_explicit(&R.mode, mode, memory_order_release);
@@ -581,7 +581,7 @@ static void resume_image(int mode)
 
 __attribute__((destructor)) static void at_unload(void)
 {
-    finish_image();
+    mr_finish_image();
 }
 
 /* ------------------------------------------------------------ the bootstrap area */
@@ -819,133 +819,4 @@ EXPORT void *valloc(size_t size)
 EXPORT void *pvalloc(size_t size)
 {
     return page_logged(MR_PVALLOC, size);
-}
-
-/* ------------------------------------------------------------ the end of an image */
-
-EXPORT int execve(const char *path, char *const argv[], char *const envp[])
-{
-    resolve();
-    int mode = finish_image();
-    int rc = R.real.execve(path, argv, envp);
-    resume_image(mode);
-    return rc;
-}
-
-EXPORT int execv(const char *path, char *const argv[])
-{
-    resolve();
-    int mode = finish_image();
-    int rc = R.real.execv(path, argv);
-    resume_image(mode);
-    return rc;
-}
-
-EXPORT int execvp(const char *file, char *const argv[])
-{
-    resolve();
-    int mode = finish_image();
-    int rc = R.real.execvp(file, argv);
-    resume_image(mode);
-    return rc;
-}
-
-EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
-{
-    resolve();
-    int mode = finish_image();
-    int rc = R.real.execvpe(file, argv, envp);
-    resume_image(mode);
-    return rc;
-}
-
-EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
-{
-    resolve();
-    int mode = finish_image();
-    int rc = R.real.fexecve(fd, argv, envp);
-    resume_image(mode);
-    return rc;
-}
-
-EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
-{
-    resolve();
-    int mode = finish_image();
-    int rc = R.real.execveat ? R.real.execveat(dirfd, path, argv, envp, flags) : (errno = ENOSYS, -1);
-    resume_image(mode);
-    return rc;
-}
-
-/* The execl family, through the argv forms above.  Returns the argument
- * count before the NULL, or -1 when there are too many. */
-static long count_args(const char *first, va_list ap)
-{
-    long n = 0;
-    for (const char *a = first; a; a = va_arg(ap, const char *))
-        if (++n > (long)MAX_EXEC_ARGS)
-            return -1;
-    return n;
-}
-
-#define COLLECT_ARGS(first, argv, n, after)                              \
-    long n;                                                              \
-    {                                                                    \
-        va_list ap_;                                                     \
-        va_start(ap_, first);                                            \
-        n = count_args(first, ap_);                                      \
-        va_end(ap_);                                                     \
-    }                                                                    \
-    if (n < 0) {                                                         \
-        errno = E2BIG;                                                   \
-        return -1;                                                       \
-    }                                                                    \
-    const char *argv[n + 1];                                             \
-    {                                                                    \
-        va_list ap_;                                                     \
-        va_start(ap_, first);                                            \
-        argv[0] = first;                                                 \
-        for (long i_ = 1; i_ <= n; i_++)                                 \
-            argv[i_] = va_arg(ap_, const char *);                        \
-        after;                                                           \
-        va_end(ap_);                                                     \
-    }
-
-EXPORT int execl(const char *path, const char *arg, ...)
-{
-    COLLECT_ARGS(arg, argv, n, (void)0)
-    return execv(path, (char *const *)argv);
-}
-
-EXPORT int execlp(const char *file, const char *arg, ...)
-{
-    COLLECT_ARGS(arg, argv, n, (void)0)
-    return execvp(file, (char *const *)argv);
-}
-
-EXPORT int execle(const char *path, const char *arg, ...)
-{
-    char *const *envp;
-    COLLECT_ARGS(arg, argv, n, envp = va_arg(ap_, char *const *))
-    return execve(path, (char *const *)argv, envp);
-}
-
-EXPORT void _exit(int status)
-{
-    resolve();
-    finish_image();
-    if (R.real.exit_)
-        R.real.exit_(status);
-    syscall(SYS_exit_group, status);
-    __builtin_unreachable();
-}
-
-EXPORT void _Exit(int status)
-{
-    resolve();
-    finish_image();
-    if (R.real.Exit)
-        R.real.Exit(status);
-    syscall(SYS_exit_group, status);
-    __builtin_unreachable();
 }
