@@ -134,7 +134,7 @@ def _header(data: bytes, name: str) -> tuple[Image, int]:
     if magic != MAGIC:
         raise TraceError(f"{name}: byte 0: not a memalloc recording (it starts with {magic!r})")
     if order != BYTE_ORDER:
-        raise TraceError(f"{name}: byte 28: recorded with the other byte order (0x{order:08x})")
+        raise TraceError(f"{name}: byte 20: recorded with the other byte order (0x{order:08x})")
     if version != VERSION:
         raise TraceError(f"{name}: byte 8: format version {version}; this reader knows version {VERSION}")
     if record_bytes != _RECORD_BYTES:

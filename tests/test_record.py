@@ -361,7 +361,7 @@ def test_an_exec_frees_what_the_image_left_and_a_reused_pid_is_another_process(t
     (lambda h, c: b"MZ" + h[2:] + c, 0, "not a memalloc recording"),
     (lambda h, c: header(version=2) + c, 8, "format version 2; this reader knows version 1"),
     (lambda h, c: header(record_bytes=40) + c, 16, "records of 40 bytes"),
-    (lambda h, c: header(order=0x04030201) + c, 28, "recorded with the other byte order (0x04030201)"),
+    (lambda h, c: header(order=0x04030201) + c, 20, "recorded with the other byte order (0x04030201)"),
     (lambda h, c: header(header_bytes=200) + c, 12, "header size 200 does not fit its strings"),
     (lambda h, c: header()[:-8], 0, "the file header is truncated"),
     (lambda h, c: h + c[:10], None, "a chunk header is truncated (10 of 16 bytes"),
