@@ -403,6 +403,8 @@ def _compare(args: argparse.Namespace) -> int:
         if all(n == "system" for n in names):
             raise UsageError("--plot draws heap sizes, and system's cannot be observed: "
                              "add an allocator that has an arena")
+    if args.pid is not None and not args.trace:
+        raise UsageError("--pid picks a process of a recording: give the recording with --trace")
     _check_outputs(args)
     _check_arena(names, args.arena_size, args.growth)
     if args.trace:

@@ -428,6 +428,7 @@ def test_record_runs_the_command_and_returns_its_status(tmp_path, capsys):
     (["record", "--", "true"], "the following arguments are required: -o/--output"),
     (["record", "-o", "{tmp}/full", "--", "true"], "exists and is not an empty directory"),
     (["record", "-o", "{tmp}/x", "--", "no-such-program-here"], "no-such-program-here: command not found"),
+    (["compare", "--pid", "7"], "--pid picks a process of a recording: give the recording with --trace"),
 ])
 def test_record_refuses_bad_command_lines_in_one_line(tmp_path, capsys, argv, message):
     (tmp_path / "full").mkdir()
