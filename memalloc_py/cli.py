@@ -5,6 +5,7 @@
     memalloc compare --workload peaks --events 2000000 --plot out.png --csv out.csv
     memalloc trace info FILE              # a trace's summary
     memalloc trace convert IN OUT.npz     # any supported format to the native one
+    memalloc record -o DIR -- CMD ARGS... # record CMD's allocations (memalloc_py.recording)
     memalloc list                         # the allocators
 
 Errors are reported as one line on stderr with exit status 2.
@@ -63,8 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--workload", default="steady",
                      help="synthetic workload when no --trace: steady, exponential, "
                           "uniform-lifetimes, ramp, peaks, plateau (default: steady)")
-    c.add_argument("--format", choices=["aosp", "mtrace", "rep", "native"],
+    c.add_argument("--format", choices=["aosp", "mtrace", "rep", "native", "record"],
                    help="the trace file's format (default: from its name)")
+    c.add_argument("--pid", type=int, help="of a recording, the process to replay (default: the main one)")
     c.add_argument("--allocators", metavar="A,B,...",
                    help="comma-separated names (default: every allocator with an arena; "
                         "see memalloc list)")
@@ -93,12 +95,22 @@ def _parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="trace_command", metavar="ACTION")
     info = tsub.add_parser("info", help="print a trace's summary")
     info.add_argument("file")
-    info.add_argument("--format", choices=["aosp", "mtrace", "rep", "native"])
+    info.add_argument("--format", choices=["aosp", "mtrace", "rep", "native", "record"])
     info.add_argument("--json", action="store_true", help="the summary as JSON")
+    info.add_argument("--pid", type=int, help="of a recording, the process to show (default: the main one)")
     conv = tsub.add_parser("convert", help="convert a trace to the native format (.npz)")
     conv.add_argument("input")
     conv.add_argument("output")
-    conv.add_argument("--format", choices=["aosp", "mtrace", "rep", "native"], help="the input's format")
+    conv.add_argument("--format", choices=["aosp", "mtrace", "rep", "native", "record"], help="the input's format")
+    conv.add_argument("--pid", type=int, help="of a recording, the process to convert (default: the main one)")
+
+    r = sub.add_parser("record", help="run a command and record its allocations",
+                       description="Run COMMAND with the recorder preloaded: every malloc-family call "
+                                   "of it and of every process it starts is logged, one log per process "
+                                   "image, in the directory DIR (read it with memalloc trace info DIR).")
+    r.add_argument("-o", "--output", metavar="DIR", required=True,
+                   help="the recording's directory (created; it must not exist or be empty)")
+    r.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS...")
 
     sub.add_parser("list", help="list the allocators")
     return p
@@ -391,10 +403,12 @@ def _compare(args: argparse.Namespace) -> int:
         if all(n == "system" for n in names):
             raise UsageError("--plot draws heap sizes, and system's cannot be observed: "
                              "add an allocator that has an arena")
+    if args.pid is not None and not args.trace:
+        raise UsageError("--pid picks a process of a recording: give the recording with --trace")
     _check_outputs(args)
     _check_arena(names, args.arena_size, args.growth)
     if args.trace:
-        trace = read_trace(args.trace, args.format)
+        trace = read_trace(args.trace, args.format, pid=args.pid)
         _check_memory(len(trace), args.sample_every, len(names), trace.n_ids, generate=False)
     else:
         if args.workload not in W.WORKLOADS:
@@ -558,20 +572,53 @@ def _trace(args: argparse.Namespace) -> int:
     from .importers import read_trace
 
     if args.trace_command == "info":
-        trace = read_trace(args.file, args.format)
+        trace = read_trace(args.file, args.format, pid=args.pid)
+        procs = _recorded_processes(args.file, trace)
         if args.json:
-            print(json.dumps(trace.summary(), indent=2))
+            summary = trace.summary()
+            if procs:
+                summary["processes"] = [{"pid": p.pid, "ppid": p.ppid, "images": len(p.images),
+                                         "events": p.events, "command": list(p.command), "main": p.main}
+                                        for p in procs]
+            print(json.dumps(summary, indent=2))
         else:
+            if procs:
+                from .recording import describe_processes
+
+                print(describe_processes(procs))
             print(trace.describe())
         return 0
     if args.trace_command == "convert":
-        trace = read_trace(args.input, args.format)
+        trace = read_trace(args.input, args.format, pid=args.pid)
         if not args.output.endswith(".npz"):
             raise UsageError("the output must be a native trace file ending in .npz")
         trace.save(args.output)
         print(f"{args.input}: {len(trace):,} events written to {args.output}")
         return 0
     raise UsageError("trace takes an action: info or convert")
+
+
+def _recorded_processes(path: str, trace: Any) -> list[Any]:
+    """A recording directory's processes (none for any other trace)."""
+    if trace.meta.get("format") != "record" or not os.path.isdir(path):
+        return []
+    from .recording import processes
+
+    return processes(path)
+
+
+def _record(args: argparse.Namespace) -> int:
+    from .recording import record, summary_line
+
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise UsageError("record needs a command: memalloc record -o DIR -- COMMAND ARGS...")
+    try:
+        status = record(command, args.output)
+    except RuntimeError as e:  # the library is not built, or the command did not load it
+        raise UsageError(str(e)) from None
+    print(summary_line(args.output, command, status), file=sys.stderr)
+    return status
 
 
 def _list() -> int:
@@ -618,8 +665,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = _trace(args)
         elif args.command == "list":
             code = _list()
+        elif args.command == "record":
+            code = _record(args)
         else:
-            raise UsageError("a command is required: compare, trace or list (see memalloc --help)")
+            raise UsageError("a command is required: compare, trace, record or list (see memalloc --help)")
         sys.stdout.flush()  # here, so that a closed pipe is reported below
         return code
     except BrokenPipeError:  # the reader of stdout has gone (memalloc list | head -2)

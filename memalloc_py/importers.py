@@ -4,7 +4,8 @@
   (``<tid>: malloc <ptr> <size>``, ...), plain or inside a zip (read directly);
 - :func:`read_mtrace`: glibc's ``mtrace`` log (``@ caller + 0xaddr 0xsize``, ...);
 - :func:`read_rep`: the CS:APP malloc-lab ``.rep`` format (``a id size``, ...);
-- :func:`read_trace`: any of these or the native ``.npz`` format, by name.
+- :func:`read_trace`: any of these, the native ``.npz`` format, or a recording
+  of ``memalloc record`` (:mod:`memalloc_py.recording`), by name.
 
 Recorded pointers become ids: an address that is freed and handed out again
 starts a new id.  What a single heap cannot use, or what does not make sense
@@ -47,7 +48,7 @@ __all__ = ["read_aosp", "read_mtrace", "read_rep", "read_trace", "FORMATS", "bun
            "BUNDLED_TRACES"]
 
 #: Formats that :func:`read_trace` accepts.
-FORMATS = ("aosp", "mtrace", "rep", "native")
+FORMATS = ("aosp", "mtrace", "rep", "native", "record")
 
 PathLike = Union[str, "os.PathLike[str]"]
 _DATA = Path(__file__).resolve().parent / "data"
@@ -350,9 +351,12 @@ def read_rep(path: PathLike) -> Trace:
 
 def guess_format(path: PathLike) -> str:
     """The format a file's name suggests (``native`` for .npz, ``mtrace`` for
-    .mtrace/.log, ``rep`` for .rep, else ``aosp``)."""
+    .mtrace/.log, ``rep`` for .rep, ``record`` for .mrec or a directory, else ``aosp``)."""
+    if os.path.isdir(path):
+        return "record"
     suffix = Path(os.fspath(path)).suffix.lower()
-    return {".npz": "native", ".mtrace": "mtrace", ".log": "mtrace", ".rep": "rep"}.get(suffix, "aosp")
+    return {".npz": "native", ".mtrace": "mtrace", ".log": "mtrace", ".rep": "rep",
+            ".mrec": "record"}.get(suffix, "aosp")
 
 
 def bundled_trace(name: str) -> Trace:
@@ -364,10 +368,14 @@ def bundled_trace(name: str) -> Trace:
     return read_aosp(path)
 
 
-def read_trace(path: PathLike, format: Optional[str] = None) -> Trace:
+def read_trace(path: PathLike, format: Optional[str] = None, pid: Optional[int] = None) -> Trace:
     """Read a trace file in any supported format (guessed from the name when
-    ``format`` is None).  ``aosp:NAME`` names a bundled trace."""
+    ``format`` is None).  ``aosp:NAME`` names a bundled trace.  A recording
+    (a directory of ``memalloc record``, or one of its logs) gives its main
+    process, or process ``pid``."""
     text = os.fspath(path)
+    if pid is not None and (format or guess_format(text)) != "record":
+        raise ValueError(f"pid= applies to recordings (format 'record') only, not to {text}")
     if text.startswith("aosp:") and not os.path.exists(text):
         return bundled_trace(text[5:])
     fmt = format or guess_format(text)
@@ -377,4 +385,8 @@ def read_trace(path: PathLike, format: Optional[str] = None) -> Trace:
         raise TraceError(f"{text}: no such file")
     if fmt == "native":
         return Trace.load(text)
+    if fmt == "record":
+        from .recording import read_recording
+
+        return read_recording(text, pid)
     return {"aosp": read_aosp, "mtrace": read_mtrace, "rep": read_rep}[fmt](text)
