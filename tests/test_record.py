@@ -177,7 +177,8 @@ def test_a_signal_handler_interrupting_the_recorder_is_logged_or_forwarded(subje
     out = tmp_path / "sig"
     n = 100_000
     proc = subprocess.run([sys.executable, "-m", "memalloc_py", "record", "-o", str(out), "--",
-                           str(subject), "signals", str(n)], capture_output=True, text=True)
+                           str(subject), "signals", str(n)], capture_output=True, text=True,
+                          cwd=tmp_path)  # not the checkout, whose source folder shadows the install
     assert proc.returncode == 0, proc.stderr
     handled = int(proc.stdout)
     assert handled > 10
