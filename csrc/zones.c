@@ -419,12 +419,14 @@ static ma_status zones_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
             return MA_OK;
         }
     }
-    uint64_t moved;
+    uint64_t moved, room;
     st = zones_memalign(a, MA_ALIGN, size, &moved);
     if (st != MA_OK)
         return st;
+    /* Every usable byte the two blocks share survives. */
+    zones_usable_size(a, moved, &room);
     memcpy(ma_ptr(a, moved), ma_ptr(a, addr),
-           (size_t)(old < size ? old : size));
+           (size_t)(old < room ? old : room));
     return zones_free(a, addr) == MA_OK ? (*new_addr = moved, MA_OK)
                                         : MA_ECORRUPT;
 }
