@@ -321,7 +321,7 @@ static ma_status zones_memalign(ma_allocator *a, uint64_t alignment,
 static ma_status zones_free(ma_allocator *a, uint64_t addr)
 {
     zones *z = as_zones(a);
-    uint32_t id;
+    uint32_t id = 0;
     ma_status st = find_block(z, addr, &id);
     if (st != MA_OK)
         return st;
@@ -336,7 +336,7 @@ static ma_status zones_usable_size(ma_allocator *a, uint64_t addr,
                                    uint64_t *size)
 {
     zones *z = as_zones(a);
-    uint32_t id;
+    uint32_t id = 0;
     ma_status st = find_block(z, addr, &id);
     if (st == MA_OK)
         *size = block_size_of(z, S(z, id));
@@ -399,7 +399,7 @@ static ma_status zones_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
                                uint64_t *new_addr)
 {
     zones *z = as_zones(a);
-    uint32_t id;
+    uint32_t id = 0;
     ma_status st = find_block(z, addr, &id);
     if (st != MA_OK)
         return st;
@@ -419,7 +419,7 @@ static ma_status zones_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
             return MA_OK;
         }
     }
-    uint64_t moved, room;
+    uint64_t moved, room = 0;
     st = zones_memalign(a, MA_ALIGN, size, &moved);
     if (st != MA_OK)
         return st;
