@@ -259,10 +259,14 @@ static ma_status find_block(zones *z, uint64_t addr, uint32_t *out)
 {
     uint32_t id = 0;
     if (addr < z->top && (addr & 15) == 0) {
+        /* An allocated zone block's page always names its zone, and bits
+         * are set only where allocated zone blocks start, so a set bit
+         * proves addr is one (a stale entry of a page outside any zone
+         * meets a clear bit).  A LARGE region is named at its first page:
+         * addr must be its start. */
         id = z->pm[addr >> z->pshift];
         const span *s = S(z, id);
-        if (id == 0 || id > z->nspans || s->start > addr ||
-            span_end(z, s) <= addr)
+        if (id == 0 || id > z->nspans)
             id = 0;
         else if (s->kind == SPAN_ZONE ? !bit_get(z, addr)
                                       : s->kind != SPAN_LARGE || s->start != addr)
