@@ -283,3 +283,26 @@ def test_zone_listing_refuses_a_closed_instance():
     for call in (a.zones, a.classes, a.dump):
         with pytest.raises(ValueError, match="closed"):
             call()
+
+
+def test_heap_map_draws_the_blocks_and_marks_each_zone_start(z):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from memalloc_py import plot as mp
+
+    z.malloc(16)
+    z.malloc(200)
+    z.malloc(5000)
+    heap = z.stats().heap_size
+    assert z.zones()["offset"].tolist() == [0, PS, 7 * PS]
+    ax = mp.heap_map(z, row_bytes=heap)
+    (marks,) = [c for c in ax.collections if c.get_gid() == "zone-starts"]
+    assert [float(seg[0][0]) for seg in marks.get_segments()] == [0.0, PS, 7 * PS]
+    (alloc,) = [c for c in ax.collections if c.get_gid() == "allocated"]
+    assert len(alloc.get_paths()) == 3  # every allocated block, each zone's free ones grey
+    (free,) = [c for c in ax.collections if c.get_gid() == "free"]
+    assert len(free.get_paths()) == len(z.blocks()) - 3
+    plt.close(ax.figure)
