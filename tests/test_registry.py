@@ -104,6 +104,9 @@ def test_memalloc_list_shows_descriptions_and_options(capsys):
     assert "best  (= best-ao)" in lines and "    options as best-ao" in lines
     assert f"system  {info('system').description}" in lines
     assert "stamp_limit" not in out  # hidden: for tests only
+    assert ("    classes=fine  (choice, one of fine, pow2): size classes: fine (16-byte steps to "
+            "tiny_max, then 4 per doubling) or pow2 (powers of two; tiny_max and small_max must "
+            "be ones)") in lines
     for name in REGISTRY:
         assert sum(ln.startswith(name + "  ") for ln in lines) == 1
 
