@@ -165,6 +165,54 @@ ma_freelist_config ma_freelist_config_default(void);
 ma_status ma_freelist_create(const ma_freelist_config *config,
                              ma_allocator **out);
 
+/* Size classes of the zones allocator. */
+enum { MA_ZONES_FINE = 0, MA_ZONES_POW2 = 1 };
+
+/*
+ * Segregated TINY / SMALL / LARGE zones (the 42 school's malloc).  A request
+ * of n bytes is TINY when n <= tiny_max, SMALL when n <= small_max, else
+ * LARGE.  TINY and SMALL requests take a header-less block of the smallest
+ * size class that holds them, from a zone of whole pages holding at least
+ * 100 blocks of that class; a LARGE request takes whole pages of its own.
+ * classes: MA_ZONES_FINE (every multiple of 16 up to tiny_max, then four
+ * classes per doubling up to small_max) or MA_ZONES_POW2 (powers of two
+ * from 16; tiny_max and small_max must be powers of two).
+ * arena_size: a multiple of the page size from 1 MiB to 64 GiB that holds
+ * the largest zone; tiny_max: a multiple of 16 from 16 to 1024; small_max:
+ * a multiple of 16 from 256 to 65536, above tiny_max.  An empty zone is
+ * kept when its class has no other empty zone, else its pages go back to
+ * the free page pool at once.  The instance is named "zones".
+ */
+ma_status ma_zones_create(uint64_t arena_size, uint64_t tiny_max,
+                          uint64_t small_max, int classes, ma_allocator **out);
+
+/* What a zone listing entry is. */
+enum { MA_ZONE_TINY = 0, MA_ZONE_SMALL = 1, MA_ZONE_LARGE = 2, MA_ZONE_POOL = 3 };
+
+/* One zone, LARGE region or run of the free page pool, as ma_zones_list
+ * reports it. */
+typedef struct ma_zone_info {
+    uint64_t offset;     /* its first byte (a page boundary) */
+    uint64_t size;       /* bytes: whole pages */
+    uint64_t block_size; /* a zone's class; otherwise size */
+    uint64_t blocks;     /* blocks it holds (1 for a region or a run) */
+    uint64_t live;       /* of which allocated */
+    int kind;            /* MA_ZONE_* */
+} ma_zone_info;
+
+/*
+ * Copy up to `capacity` entries, in address order, of every zone, LARGE
+ * region and free run below the heap size of a zones allocator into `out`;
+ * *count receives the total.  MA_EINVAL for another allocator.
+ */
+ma_status ma_zones_list(ma_allocator *a, ma_zone_info *out, uint64_t capacity,
+                        uint64_t *count);
+
+/* The block sizes of a zones allocator's classes, smallest first (up to
+ * `capacity`); *count receives their number. */
+ma_status ma_zones_classes(ma_allocator *a, uint64_t *sizes, uint64_t capacity,
+                           uint64_t *count);
+
 /*
  * The C library's malloc behind the same interface (the speed baseline).
  * Addresses are real pointers; walk, blocks and dump are MA_EUNSUPPORTED.
@@ -190,14 +238,15 @@ typedef enum ma_option_type {
     MA_OPT_SIZE = 0,    /* bytes, with an optional K/M/G/T suffix */
     MA_OPT_INTEGER = 1, /* a decimal count */
     MA_OPT_BOOLEAN = 2, /* 0 or 1 */
-    MA_OPT_CHOICE = 3   /* one word of a list (no allocator has one yet) */
+    MA_OPT_CHOICE = 3   /* one word of a list (`choices`); its value is the
+                           word's position in the list */
 } ma_option_type;
 
 /* One allocator of the registry. */
 typedef struct ma_registry_info {
     const char *name;        /* "best-ao" */
     const char *aliases;     /* comma-separated other names ("best"), or "" */
-    const char *family;      /* "buddy", "free-list", "system": the
+    const char *family;      /* "buddy", "free-list", "zones", "system":
                                 code behind it */
     const char *description; /* one line */
     size_t n_options;        /* hidden options included */
@@ -214,6 +263,8 @@ typedef struct ma_option_info {
                                 at most arena_size) */
     const char *description; /* one line: the rule in words */
     int hidden;              /* 1: for tests only, not listed to users */
+    const char *choices;     /* MA_OPT_CHOICE: its words, comma-separated,
+                                in the order of their values; else "" */
 } ma_option_info;
 
 /* The number of registered allocators (aliases not counted). */

@@ -23,8 +23,9 @@
  *   range-checked; min and max here describe those checks for listing, and
  *   tests/c/test_core.c verifies that they agree.  The parser rejects only
  *   what is not a value of the option's type.
- * - No option has type MA_OPT_CHOICE yet: the parser reads sizes, integers
- *   and booleans, and a choice option needs its list of words added here.
+ * - A choice option (MA_OPT_CHOICE) has its words in `choice_words` (a
+ *   table of its own, so that option_def keeps its shape); its value is the
+ *   position of the word given, and its default_text is a word.
  */
 #include "ma_internal.h"
 
@@ -117,6 +118,30 @@ static ma_status create_freelist(const entry_def *e, const uint64_t *v,
      sizeof freelist_options / sizeof freelist_options[0], create_freelist,  \
      {fit, order}}
 
+/* ---- zones ------------------------------------------------------------------ */
+
+/* In the order create_zones reads them. */
+static const option_def zones_options[] = {
+    {"arena_size", MA_OPT_SIZE, "1G", GIB, KIB * KIB, 64 * GIB,
+     "address space reserved: a multiple of the page size from 1 MiB to "
+     "64 GiB that holds the largest zone (100 blocks of small_max)", 0},
+    {"tiny_max", MA_OPT_SIZE, "128", 128, 16, 1024,
+     "largest TINY request: a multiple of 16 from 16 to 1 KiB", 0},
+    {"small_max", MA_OPT_SIZE, "4K", 4 * KIB, 256, 64 * KIB,
+     "largest SMALL request (larger ones are LARGE): a multiple of 16 from "
+     "256 bytes to 64 KiB, above tiny_max", 0},
+    {"classes", MA_OPT_CHOICE, "fine", MA_ZONES_FINE, 0, 1,
+     "size classes: fine (16-byte steps to tiny_max, then 4 per doubling) or "
+     "pow2 (powers of two; tiny_max and small_max must be ones)", 0},
+};
+
+static ma_status create_zones(const entry_def *e, const uint64_t *v,
+                              ma_allocator **out)
+{
+    (void)e;
+    return ma_zones_create(v[0], v[1], v[2], (int)v[3], out); /* v[3]: 0 or 1 */
+}
+
 /* ---- system ----------------------------------------------------------------- */
 
 static ma_status create_system(const entry_def *e, const uint64_t *v,
@@ -125,6 +150,24 @@ static ma_status create_system(const entry_def *e, const uint64_t *v,
     (void)e;
     (void)v;
     return ma_system_create(out);
+}
+
+/* ---- the words of choice options ------------------------------------------- */
+
+static const struct {
+    const option_def *option;
+    const char *words; /* comma-separated, in the order of their values */
+} choice_words[] = {
+    {&zones_options[3], "fine,pow2"},
+};
+
+/* The words of choice option o ("" for any other option). */
+static const char *choices_of(const option_def *o)
+{
+    for (size_t k = 0; k < sizeof choice_words / sizeof choice_words[0]; k++)
+        if (choice_words[k].option == o)
+            return choice_words[k].words;
+    return "";
 }
 
 /* ---- the table -------------------------------------------------------------- */
@@ -158,6 +201,11 @@ static const entry_def entries[] = {
              "free list, worst fit, ties to the most recently freed"),
     FREELIST("worst-fifo", "", MA_FIT_WORST, MA_ORDER_FIFO,
              "free list, worst fit, ties to the least recently freed"),
+    {"zones", "", "zones",
+     "segregated TINY/SMALL zones of header-less size classes, LARGE page "
+     "regions (the 42 malloc)",
+     zones_options, sizeof zones_options / sizeof zones_options[0],
+     create_zones, {0, 0}},
     {"system", "", "system",
      "the C library's malloc (no arena, cannot be walked): the speed baseline",
      NULL, 0, create_system, {0, 0}},
@@ -168,6 +216,8 @@ static const entry_def entries[] = {
 _Static_assert(sizeof buddy_options / sizeof buddy_options[0] <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 _Static_assert(sizeof freelist_options / sizeof freelist_options[0] <= MAX_OPTIONS,
+               "raise MAX_OPTIONS");
+_Static_assert(sizeof zones_options / sizeof zones_options[0] <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 
 size_t ma_registry_count(void) { return N_ENTRIES; }
@@ -200,6 +250,7 @@ ma_status ma_registry_option(size_t i, size_t j, ma_option_info *out)
     out->max = o->max;
     out->description = o->description;
     out->hidden = o->hidden;
+    out->choices = choices_of(o);
     return MA_OK;
 }
 
@@ -262,10 +313,39 @@ static void option_names(const entry_def *e, char *buf, size_t cap)
         snprintf(buf, cap, "none");
 }
 
+/* text[0 .. len) as one of the words of choice option o: its position. */
+static ma_status parse_choice(const option_def *o, const char *text, size_t len,
+                              uint64_t *value)
+{
+    uint64_t k = 0;
+    const char *list = choices_of(o);
+    for (const char *p = list; *p; k++) {
+        const char *end = strchr(p, ',');
+        size_t wlen = end ? (size_t)(end - p) : strlen(p);
+        if (wlen == len && memcmp(p, text, len) == 0) {
+            *value = k;
+            return MA_OK;
+        }
+        p += wlen + (end != NULL);
+    }
+    char words[128]; /* the list with ", " between words */
+    size_t n = 0;
+    for (const char *c = list; *c && n + 3 < sizeof words; c++) {
+        words[n++] = *c;
+        if (*c == ',')
+            words[n++] = ' ';
+    }
+    words[n] = '\0';
+    return ma_fail(NULL, MA_EINVAL, "option %s=%.*s is not one of: %s",
+                   o->name, len > 64 ? 64 : (int)len, text, words);
+}
+
 /* Parse text[0 .. len) as a value of option o; MA_EINVAL names the option. */
 static ma_status parse_value(const option_def *o, const char *text, size_t len,
                              uint64_t *value)
 {
+    if (o->type == MA_OPT_CHOICE)
+        return parse_choice(o, text, len, value);
     int shown = len > 64 ? 64 : (int)len;
     size_t digits = 0;
     uint64_t v = 0;

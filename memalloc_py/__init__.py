@@ -58,6 +58,7 @@ from . import importers, workloads
 from .allocators import (
     ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, Buddy, FreeList, System, create,
 )
+from .allocators import ZONE_DTYPE, Zones
 
 from .importers import read_trace
 from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
@@ -97,6 +98,8 @@ __all__ = [
     "InvalidAddress",
     "Stats",
     "System",
+    "ZONE_DTYPE",
+    "Zones",
     "create",
     "compare",
     "importers",

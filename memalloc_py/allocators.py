@@ -1,14 +1,17 @@
 """The allocators: one small class each, and the C registry (``ma_create``) behind ``create``."""
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass
 from typing import Any, Union
 
+import numpy as np
+
 from ._core import Allocator, AllocatorError, _count
 from ._native import ffi, lib
 
-__all__ = ["Buddy", "FreeList", "System", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
+__all__ = ["Buddy", "FreeList", "System", "Zones", "ZONE_DTYPE", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
            "REGISTRY", "AllocatorInfo", "OptionInfo", "create", "info", "accepted_options"]
 
 
@@ -30,15 +33,19 @@ class OptionInfo:
 
     name: str
     type: str           # "size", "integer", "boolean" or "choice"
-    default: Union[int, bool]
+    default: Union[int, bool, str]
     default_text: str   # as the options text takes it ("1G")
     min: int
     max: int            # the widest range; the rule in ``description`` may be narrower
     description: str
     hidden: bool        # for tests only (keyword with a leading underscore)
+    choices: tuple[str, ...] = ()  # a choice's words, in the order of their values
 
-    def value(self, number: int) -> Union[int, bool]:
-        """A parsed value as Python holds it (a bool for booleans)."""
+    def value(self, number: int) -> Union[int, bool, str]:
+        """A parsed value as Python holds it (a bool for booleans, the word
+        for a choice)."""
+        if self.type == "choice":
+            return self.choices[number]
         return bool(number) if self.type == "boolean" else number
 
 
@@ -76,9 +83,10 @@ def _read_registry() -> dict[str, AllocatorInfo]:
             if lib.ma_registry_option(i, j, o) != lib.MA_OK:  # pragma: no cover
                 raise AllocatorError(_text(lib.ma_thread_error()))
             kind = _OPTION_TYPES[o.type]
-            default = bool(o.default_value) if kind == "boolean" else int(o.default_value)
-            options.append(OptionInfo(_text(o.name), kind, default, _text(o.default_text),
-                                      int(o.min), int(o.max), _text(o.description), bool(o.hidden)))
+            words = tuple(_text(o.choices).split(",")) if kind == "choice" else ()
+            info_ = OptionInfo(_text(o.name), kind, int(o.default_value), _text(o.default_text),
+                               int(o.min), int(o.max), _text(o.description), bool(o.hidden), words)
+            options.append(dataclasses.replace(info_, default=info_.value(int(o.default_value))))
         aliases = _text(e.aliases)
         found[_text(e.name)] = AllocatorInfo(_text(e.name), tuple(aliases.split(",")) if aliases else (),
                                              _text(e.family), _text(e.description), tuple(options))
@@ -246,8 +254,127 @@ class System(Allocator):
         """Nothing to add for an instance made by :func:`create`."""
 
 
+#: What ``Zones.zones()`` returns: one row per zone, LARGE region or run of
+#: the free page pool, in address order.  ``kind`` is "TINY", "SMALL",
+#: "LARGE" or "pool"; ``block_size`` a zone's class (else ``size``);
+#: ``blocks`` the blocks it holds (1 for a region or a run), ``live`` how
+#: many of them are allocated.
+ZONE_DTYPE = np.dtype([("offset", "<u8"), ("size", "<u8"), ("kind", "U5"),
+                       ("block_size", "<u8"), ("blocks", "<u8"), ("live", "<u8")])
+_ZONE_KINDS = {lib.MA_ZONE_TINY: "TINY", lib.MA_ZONE_SMALL: "SMALL",
+               lib.MA_ZONE_LARGE: "LARGE", lib.MA_ZONE_POOL: "pool"}
+_CLASS_MODES = {"fine": lib.MA_ZONES_FINE, "pow2": lib.MA_ZONES_POW2}
+
+
+class Zones(Allocator):
+    """Segregated TINY / SMALL / LARGE zones, the 42 school's malloc.
+
+    A request of n bytes is TINY when ``n <= tiny_max`` (default 128), SMALL
+    when ``n <= small_max`` (default 4096), else LARGE.  TINY and SMALL
+    requests take a block of the smallest size class that holds them
+    (:meth:`classes`), from a zone of that class: whole pages holding at
+    least 100 blocks of the class, blocks back to back from the zone's first
+    byte, with no header (the zone's record, in a side table, gives the
+    size).  ``classes="fine"`` (default): every multiple of 16 up to
+    ``tiny_max``, then four classes per doubling up to ``small_max``;
+    ``"pow2"``: powers of two from 16 (Johnstone and Wilson's simple
+    segregated storage; ``tiny_max`` and ``small_max`` must be powers of
+    two).  A LARGE request takes whole pages of its own.
+
+    Zones and LARGE regions are runs of pages taken best-fit from a free
+    page pool or from the top of the pages in use (``heap_size``, like a
+    program break).  When a zone becomes empty it is kept if its class has
+    no other empty zone, else its pages return to the pool at once; pages
+    that reach the top lower it.  ``arena_size``: a multiple of the page size
+    from 1 MiB to 64 GiB that holds the largest zone; ``tiny_max`` a multiple
+    of 16 from 16 to 1024, ``small_max`` a multiple of 16 from 256 to 65536
+    above ``tiny_max``.  A value out of range raises ValueError naming the
+    parameter (the C core's own check).
+
+    ``blocks()`` lists each zone's blocks (free ones too) and its slack (the
+    bytes after its last block) as a free block, each LARGE region as one
+    block and each run of the pool as one free block; :meth:`zones` lists
+    the zones themselves, and :meth:`dump` prints them like 42's
+    ``show_alloc_mem()``.
+    """
+
+    def __init__(self, arena_size: int = _default("zones", "arena_size"),
+                 tiny_max: int = _default("zones", "tiny_max"),
+                 small_max: int = _default("zones", "small_max"),
+                 classes: str = ("fine", "pow2")[_default("zones", "classes")]):
+        arena_size = _option(arena_size, "arena_size")
+        tiny_max = _option(tiny_max, "tiny_max")
+        small_max = _option(small_max, "small_max")
+        mode = _name_code(classes, "classes", _CLASS_MODES)
+        super().__init__(
+            lambda out: lib.ma_zones_create(arena_size, tiny_max, small_max, mode, out),
+            {"arena_size": arena_size, "tiny_max": tiny_max, "small_max": small_max,
+             "classes": classes},
+        )
+
+    def _registered(self) -> None:
+        """Nothing to add for an instance made by :func:`create`."""
+
+    def classes(self) -> tuple[int, ...]:
+        """The block sizes of the size classes, smallest first."""
+        h = self._handle()
+        count = ffi.new("uint64_t *")
+        sizes = ffi.new("uint64_t[]", 256)
+        status = lib.ma_zones_classes(h, sizes, 256, count)
+        if status != lib.MA_OK:  # pragma: no cover - a zones instance, open
+            self._raise(status, h)
+        return tuple(int(sizes[i]) for i in range(int(count[0])))
+
+    def zones(self) -> np.ndarray:
+        """Every zone, LARGE region and run of the free page pool below the
+        heap size, in address order (a :data:`ZONE_DTYPE` array)."""
+        h = self._handle()
+        count = ffi.new("uint64_t *")
+        capacity = 64
+        while True:
+            raw = ffi.new("ma_zone_info[]", capacity)
+            status = lib.ma_zones_list(h, raw, capacity, count)
+            if status != lib.MA_OK:
+                self._raise(status, h)
+            if count[0] <= capacity:
+                break
+            capacity = int(count[0]) + 16
+        out = np.empty(int(count[0]), dtype=ZONE_DTYPE)
+        for i in range(len(out)):
+            z = raw[i]
+            out[i] = (z.offset, z.size, _ZONE_KINDS[z.kind], z.block_size, z.blocks, z.live)
+        return out
+
+    def dump(self) -> str:
+        """The heap as 42's ``show_alloc_mem()`` prints it: each zone and LARGE
+        region in address order as ``KIND : 0xSTART - 0xEND``, then each of
+        its allocations as ``0xADDRESS - 0xEND : N bytes`` (N the bytes
+        requested, END the address + N), and last ``Total : N bytes``, the
+        bytes requested by every live allocation.  Runs of the free page pool
+        are not zones and are left out; an empty zone is listed without
+        allocations.  Addresses are arena offsets in upper-case hex."""
+        zones = self.zones()
+        live = self.blocks().allocated.array
+        lines = []
+        i = 0
+        for z in zones:
+            if z["kind"] == "pool":
+                continue
+            start, end = int(z["offset"]), int(z["offset"]) + int(z["size"])
+            lines.append(f"{z['kind']} : 0x{start:X} - 0x{end:X}")
+            while i < len(live) and int(live["address"][i]) < start:
+                i += 1  # pragma: no cover - every allocation lies in a zone
+            while i < len(live) and int(live["address"][i]) < end:
+                addr, n = int(live["address"][i]), int(live["requested"][i])
+                lines.append(f"0x{addr:X} - 0x{addr + n:X} : {n} bytes")
+                i += 1
+        lines.append(f"Total : {int(live['requested'].sum())} bytes")
+        return "\n".join(lines)
+
+
 #: The Python class of each family of the C registry (the code behind a name).
-_FAMILY_CLASSES: dict[str, type[Allocator]] = {"buddy": Buddy, "free-list": FreeList, "system": System}
+_FAMILY_CLASSES: dict[str, type[Allocator]] = {"buddy": Buddy, "free-list": FreeList, "zones": Zones,
+                                               "system": System}
 
 REGISTRY: dict[str, AllocatorInfo] = _read_registry()
 

@@ -636,7 +636,7 @@ def _list() -> int:
         for o in entry.options:
             if o.hidden:
                 continue
-            span = "0 or 1" if o.type == "boolean" else (
+            span = "0 or 1" if o.type == "boolean" else "one of " + ", ".join(o.choices) if o.choices else (
                 f"{_as_given(o.min)} to {_as_given(o.max)}" if o.type == "size" else f"{o.min} to {o.max}")
             print(f"    {o.name}={o.default_text}  ({o.type}, {span}): {o.description}")
     return 0

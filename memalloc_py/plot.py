@@ -34,7 +34,8 @@ import matplotlib
 import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib.cm import ScalarMappable
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, Locator, MaxNLocator
 
@@ -59,6 +60,8 @@ __all__ = [
 
 #: Face colour of free blocks (they are also hatched where blocks are drawn one by one).
 FREE_COLOR = "#dcdcdc"
+#: The mark heap_map draws where each zone of a zones allocator starts.
+ZONE_COLOR = "#222222"
 #: Hatch colour of free blocks.
 FREE_HATCH_COLOR = "#9a9a9a"
 #: Colour of allocated blocks in ``color_by="state"``.
@@ -320,6 +323,10 @@ def heap_map(
     one pixel per ``row_bytes / width`` bytes whose colour is the average of
     the colours of the bytes under it (gid ``"heap-image"``), so a pixel
     half allocated and half free shows as half-way between the two.
+
+    For a zones allocator (:class:`~memalloc_py.Zones`), a dark vertical
+    mark (gid ``"zone-starts"``) shows where each zone, LARGE region and run
+    of the free page pool starts.
     """
     if color_by not in ("size", "state", "age"):
         raise ValueError(f"color_by must be 'size', 'state' or 'age', not {color_by!r}")
@@ -416,6 +423,17 @@ def heap_map(
         im = ax.imshow(image, extent=(0, row_bytes, n_rows - 0.5, -0.5), aspect="auto",
                        interpolation="nearest")
         im.set_gid("heap-image")
+
+    zones = getattr(source, "zones", None)
+    if callable(zones):  # a zones allocator: a dark mark where each zone starts
+        starts = zones()["offset"].astype(np.int64)
+        starts = starts[starts < limit]
+        x, y = starts % row_bytes, (starts // row_bytes).astype(float)
+        marks = LineCollection(np.stack([np.c_[x, y - 0.48], np.c_[x, y + 0.48]], axis=1),
+                               colors=ZONE_COLOR, linewidths=1.2)
+        marks.set_gid("zone-starts")
+        ax.add_collection(marks)
+        handles.append(Line2D([], [], color=ZONE_COLOR, linewidth=1.2, label="zone start"))
 
     ax.set_xlim(0, row_bytes)
     ax.set_ylim(n_rows - 0.5, -0.5)

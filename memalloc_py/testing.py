@@ -51,6 +51,7 @@ __all__ = [
     "sizes",
     "alignments",
     "expected_buddy_block",
+    "expected_zones_block",
     "FreeListReference",
     "traces",
 ]
@@ -381,10 +382,52 @@ class _FreeListRules:
             f"stats().largest_free is {s.largest_free}, the largest free block {largest}")
 
 
+def expected_zones_block(requested: int, alignment: int, classes: tuple[int, ...],
+                         small_max: int, page_size: int) -> int:
+    """The block a zones allocator must use: the smallest size class that
+    holds the request and is a multiple of the alignment (up to a page), else
+    the request rounded up to whole pages (a LARGE region, at least one)."""
+    need = max(requested, alignment if alignment > 16 else 1, 1)
+    if need <= small_max and alignment <= page_size:
+        for size in classes:
+            if size >= need and size % alignment == 0:
+                return size
+    return max(1, -(-requested // page_size)) * page_size
+
+
+class _ZonesRules:
+    """Zones rules: header-less blocks of the request's size class (or whole
+    pages for LARGE), at most one empty zone per class, and the free-block
+    statistics equal to the walk's."""
+
+    allocator: Any
+
+    def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
+        import mmap
+
+        opts = self.allocator.options
+        want = expected_zones_block(model_block.requested, model_block.alignment,
+                                    self.allocator.classes(), int(opts["small_max"]), mmap.PAGESIZE)
+        assert block.address == block.offset, "zone blocks have no header"
+        assert block.size == want, (
+            f"block at {block.offset:#x} is {block.size} bytes; a request of "
+            f"{model_block.requested} (alignment {model_block.alignment}) takes {want}")
+
+    def heap_invariant(self, blocks: Blocks) -> None:
+        zones = self.allocator.zones()
+        kept = zones[(zones["kind"] != "LARGE") & (zones["kind"] != "pool") & (zones["live"] == 0)]
+        assert len(set(kept["block_size"].tolist())) == len(kept), "two empty zones of one class"
+        arr = blocks.array
+        s = self.allocator.stats()
+        sizes = arr["size"][~arr["allocated"]]
+        assert (s.free_blocks, s.free_bytes) == (len(sizes), int(sizes.sum())), "free blocks disagree"
+        assert s.largest_free == int(sizes.max(initial=0)), "largest_free disagrees with the walk"
+
+
 #: The allocator-specific rules, by the registry's family of the allocator
 #: (``memalloc_py.REGISTRY[name].family``): the one place where a machine's
 #: checks depend on which allocator it drives.
-FAMILY_RULES: dict[str, type] = {"buddy": _BuddyRules, "free-list": _FreeListRules}
+FAMILY_RULES: dict[str, type] = {"buddy": _BuddyRules, "free-list": _FreeListRules, "zones": _ZonesRules}
 
 
 def machine_options(name: str) -> dict[str, Any]:

@@ -98,7 +98,7 @@ FIGURES = os.environ.get("FIGURES") == "1"  # save the headline figure to docs/i
 TRACES = ("surfaceflinger", "systemui")
 SMOKE_EVENTS = {"surfaceflinger": 120_000, "systemui": 60_000}
 SEEDS = (1, 2, 3)                     # one synthetic trace per seed and trace
-POLICIES = ma.ARENA_ALLOCATORS        # buddy and the twelve free-list policies
+POLICIES = tuple(n for n in ma.ARENA_ALLOCATORS if ma.REGISTRY[n].family in ("buddy", "free-list"))  # buddy and the twelve free-list policies
 SIZE_SCALE = 16                       # requests x 16, as Johnstone and Wilson
 GROWTH = 4096                         # the free-list heap grows in 4 KiB steps, as theirs
 ARENA = 1 << 32                       # address space reserved per allocator

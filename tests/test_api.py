@@ -12,9 +12,15 @@ import memalloc_py as ma
 ARENA = 1 << 16
 
 
+def arena_for(name):
+    """64 KiB, or the allocator's smallest arena when that is larger (zones:
+    1 MiB, which holds its largest zone)."""
+    return max(ARENA, ma.REGISTRY[ma.ALIASES.get(name, name)].option("arena_size").min)
+
+
 @pytest.fixture(params=ma.ARENA_ALLOCATORS)
 def a(request):
-    with ma.create(request.param, arena_size=ARENA) as alloc:
+    with ma.create(request.param, arena_size=arena_for(request.param)) as alloc:
         yield alloc
 
 
@@ -26,11 +32,11 @@ def snapshot(a):
 def test_allocators_are_listed_and_created_by_name():
     assert "buddy" in ma.ALLOCATORS and "system" in ma.ALLOCATORS
     assert set(ma.ARENA_ALLOCATORS) == set(ma.ALLOCATORS) - {"system"} - set(ma.ALIASES)
-    assert len(ma.ARENA_ALLOCATORS) == 13  # buddy and twelve free-list policies
+    assert len(ma.ARENA_ALLOCATORS) == 14  # buddy, twelve free-list policies, zones
     for name in ma.ALLOCATORS:
         if name == "system":
             continue
-        with ma.create(name, arena_size=ARENA) as a:
+        with ma.create(name, arena_size=arena_for(name)) as a:
             assert a.name == ma.ALIASES.get(name, name)
     with pytest.raises(ValueError, match="unknown allocator 'nope'"):
         ma.create("nope")
@@ -82,7 +88,7 @@ def test_calloc_zeroes_and_overflow_is_out_of_memory(a):
 def test_out_of_memory_returns_none_and_changes_nothing(a):
     p = a.malloc(1000)
     s0, b0 = snapshot(a)
-    for size in (ARENA + 1, 1 << 40, 1 << 62, (1 << 64) - 1):
+    for size in (a.arena_size + 1, 1 << 40, 1 << 62, (1 << 64) - 1):
         assert a.malloc(size) is None
     s1, b1 = snapshot(a)
     assert b1 == b0
@@ -111,7 +117,7 @@ def test_failed_realloc_keeps_the_old_block(a):
     p = a.malloc(64)
     a.write(p, b"k" * 64)
     s0, b0 = snapshot(a)
-    assert a.realloc(p, ARENA * 2) is None
+    assert a.realloc(p, a.arena_size * 2) is None
     s1, b1 = snapshot(a)
     assert b1 == b0 and a.read(p, 64) == b"k" * 64
     assert s1.failures == s0.failures + 1 and s1.reallocs == s0.reallocs + 1
@@ -124,7 +130,7 @@ def test_memalign_alignments(a):
         assert p is not None and p % max(16, 1 << k) == 0
         a.write(p, b"a" * 24)
     a.check()
-    assert a.memalign(ARENA * 2, 1) is None
+    assert a.memalign(a.arena_size * 2, 1) is None
 
 
 def test_free_none_does_nothing(a):
@@ -146,7 +152,7 @@ def test_invalid_addresses_raise_and_change_nothing(a, op):
         "realloc": lambda x: a.realloc(x, 10),
     }
     before = snapshot(a)
-    for bad in (q, p + 16, p + 1, ARENA * 4, -16, (1 << 64) + 5):
+    for bad in (q, p + 16, p + 1, a.arena_size * 4, -16, (1 << 64) + 5):
         with pytest.raises(ma.InvalidAddress) as err:
             calls[op](bad)
         assert isinstance(err.value, ValueError) and isinstance(err.value, ma.AllocatorError)
@@ -249,7 +255,7 @@ def test_closed_allocator_raises_value_error():
 
 
 def test_context_manager_closes(a):
-    with ma.create(a.name, arena_size=ARENA) as b:
+    with ma.create(a.name, arena_size=a.arena_size) as b:
         b.malloc(10)
     assert b.closed
 
@@ -285,7 +291,7 @@ def test_stats_and_derived_fragmentation(a):
     assert s.allocated_bytes >= 100 and s.peak_requested_bytes == 100
     assert s.internal_fragmentation == pytest.approx(1 - 100 / s.allocated_bytes)
     assert 0 <= s.external_fragmentation <= 1
-    assert s.mallocs == 1 and s.arena_size == ARENA and s.metadata_bytes > 0
+    assert s.mallocs == 1 and s.arena_size == a.arena_size and s.metadata_bytes > 0
     d = s.as_dict()
     assert d["internal_fragmentation"] == s.internal_fragmentation
     a.free(p)
@@ -320,6 +326,9 @@ DUMP_HEADER_LINES = 3
 def test_dump_lists_every_block(a):
     p = a.malloc(100)
     text = a.dump()
+    if a.name == "zones":  # 42's show_alloc_mem(): every allocation, then the total
+        assert text.splitlines()[-2:] == [f"0x{p:X} - 0x{p + 100:X} : 100 bytes", "Total : 100 bytes"]
+        return
     assert text.startswith(a.name)
     assert "allocated" in text and f"(100 requested, {a.usable_size(p)} usable)" in text
     lines = text.splitlines()

@@ -15,11 +15,11 @@ POLICIES = [f"{fit}-{order}" for fit in ("best", "first", "next", "worst") for o
 
 
 def test_the_names_come_from_the_registry():
-    assert list(REGISTRY) == ["buddy", *POLICIES, "system"]
-    assert ma.ALLOCATORS == ("buddy", *POLICIES, "system", "best", "first", "next", "worst")
+    assert list(REGISTRY) == ["buddy", *POLICIES, "zones", "system"]
+    assert ma.ALLOCATORS == ("buddy", *POLICIES, "zones", "system", "best", "first", "next", "worst")
     assert ma.ALIASES == {"best": "best-ao", "first": "first-ao", "next": "next-ao", "worst": "worst-ao"}
-    assert ma.ARENA_ALLOCATORS == ("buddy", *POLICIES)
-    assert {e.family for e in REGISTRY.values()} == {"buddy", "free-list", "system"}
+    assert ma.ARENA_ALLOCATORS == ("buddy", *POLICIES, "zones")
+    assert {e.family for e in REGISTRY.values()} == {"buddy", "free-list", "zones", "system"}
     assert all(e.description for e in REGISTRY.values())
     assert lib.ma_registry_count() == len(REGISTRY)
 
@@ -36,6 +36,11 @@ def test_options_as_listed():
         ("prealloc", "size", 0, False), ("min_block", "size", 32, False),
         ("trim", "boolean", False, False), ("stamp_limit", "integer", 0, True)]
     assert info("system").options == ()
+    assert [(o.name, o.type, o.default, o.default_text, o.min, o.max, o.choices) for o in info("zones").options] == [
+        ("arena_size", "size", 1 << 30, "1G", 1 << 20, 64 << 30, ()),
+        ("tiny_max", "size", 128, "128", 16, 1024, ()),
+        ("small_max", "size", 4096, "4K", 256, 65536, ()),
+        ("classes", "choice", "fine", "fine", 0, 1, ("fine", "pow2"))]
     assert accepted_options("next") == {"arena_size", "growth", "prealloc", "min_block", "trim"}
     assert accepted_options("buddy") == {"arena_size", "min_block"}
 
@@ -99,6 +104,9 @@ def test_memalloc_list_shows_descriptions_and_options(capsys):
     assert "best  (= best-ao)" in lines and "    options as best-ao" in lines
     assert f"system  {info('system').description}" in lines
     assert "stamp_limit" not in out  # hidden: for tests only
+    assert ("    classes=fine  (choice, one of fine, pow2): size classes: fine (16-byte steps to "
+            "tiny_max, then 4 per doubling) or pow2 (powers of two; tiny_max and small_max must "
+            "be ones)") in lines
     for name in REGISTRY:
         assert sum(ln.startswith(name + "  ") for ln in lines) == 1
 

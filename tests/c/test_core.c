@@ -181,6 +181,36 @@ static void test_buddy_corruption_detected(void)
     ma_destroy(a);
 }
 
+/* Zones: scribble on a free block's list link, and free a freed block
+ * behind core's back (the allocator's own bitmap must refuse it). */
+static void test_zones_corruption_detected(void)
+{
+    ma_allocator *a = NULL;
+    EXPECT(ma_zones_create(1 << 20, 128, 4096, MA_ZONES_FINE, &a) == MA_OK);
+    uint64_t p = must_malloc(a, 16), q = must_malloc(a, 16);
+    EXPECT(p == 0 && q == 16);
+    EXPECT(ma_free(a, p) == MA_OK && ma_check(a) == MA_OK);
+    unsigned char *base = ma_arena_base(a);
+    uint64_t junk = 24; /* inside the block at 16 */
+    memcpy(base, &junk, sizeof junk);
+    EXPECT(ma_check(a) == MA_ECORRUPT);
+    EXPECT(strstr(ma_last_error(a), "free list") != NULL);
+    ma_destroy(a);
+    ma_zone_info z[2];
+    uint64_t n = 0, sizes[4];
+    EXPECT(ma_zones_create(1 << 20, 128, 4096, MA_ZONES_POW2, &a) == MA_OK);
+    EXPECT(ma_zones_classes(a, sizes, 4, &n) == MA_OK && n == 9 && sizes[3] == 128);
+    p = must_malloc(a, 5000);
+    EXPECT(ma_zones_list(a, z, 2, &n) == MA_OK && n == 1 &&
+           z[0].kind == MA_ZONE_LARGE && z[0].size == 8192 && z[0].live == 1);
+    ma_destroy(a);
+    ma_allocator *b = NULL;
+    EXPECT(ma_buddy_create(1024, 16, &b) == MA_OK);
+    EXPECT(ma_zones_list(b, z, 2, &n) == MA_EINVAL &&
+           strstr(ma_thread_error(), "not a zones allocator") != NULL);
+    ma_destroy(b);
+}
+
 /* Scribble on a free block's footer: check must notice. */
 static void test_freelist_corruption_detected(void)
 {
@@ -967,13 +997,13 @@ static int option_index(size_t i, const char *name)
 static void test_registry(void)
 {
     size_t n = ma_registry_count();
-    EXPECT(n == 14); /* buddy, twelve free-list policies, system */
+    EXPECT(n == 15); /* buddy, twelve free-list policies, zones, system */
     const char *names[] = {"buddy", "best-ao", "best-lifo", "best-fifo",
                            "first-ao", "first-lifo", "first-fifo", "next-ao",
                            "next-lifo", "next-fifo", "worst-ao", "worst-lifo",
-                           "worst-fifo", "system"};
+                           "worst-fifo", "zones", "system"};
     char text[128];
-    for (size_t i = 0; i < n && i < 14; i++) {
+    for (size_t i = 0; i < n && i < 15; i++) {
         ma_registry_info e;
         EXPECT(ma_registry_entry(i, &e) == MA_OK);
         EXPECT(strcmp(e.name, names[i]) == 0);
@@ -1004,6 +1034,25 @@ static void test_registry(void)
             snprintf(text, sizeof text, "%s=%s", o.name, o.default_text);
             EXPECT(ma_registry_parse(e.name, text, &idx, v, 8) == MA_OK &&
                    idx == i && v[j] == o.default_value);
+            EXPECT((o.type == MA_OPT_CHOICE) == (o.choices[0] != '\0'));
+            if (o.type == MA_OPT_CHOICE) {
+                /* Each word, in the order of its value; any other is refused. */
+                uint64_t k = 0;
+                for (const char *w = o.choices; *w; k++) {
+                    size_t len = strcspn(w, ",");
+                    snprintf(text, sizeof text, "%s=%.*s", o.name, (int)len, w);
+                    EXPECT(ma_registry_parse(e.name, text, &idx, v, 8) == MA_OK &&
+                           v[j] == k);
+                    expect_create(e.name, text, MA_OK, e.name);
+                    w += len + (w[len] == ',');
+                }
+                EXPECT(k == o.max + 1 && o.min == 0);
+                snprintf(text, sizeof text, "%s=%llu", o.name,
+                         (unsigned long long)o.default_value);
+                expect_create(e.name, text, MA_EINVAL, NULL);
+                EXPECT(said(o.name) && said("is not one of: "));
+                continue;
+            }
             const char *big = arena >= 0 && (int)j != arena ? "arena_size=" : "";
             char prefix[64];
             if (*big)
@@ -1072,15 +1121,15 @@ static void test_registry(void)
         {"nope", NULL, "unknown allocator 'nope'; choose one of: buddy, best-ao, "
          "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
          "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
-         "worst-fifo, system"},
+         "worst-fifo, zones, system"},
         {"", NULL, "unknown allocator ''; choose one of: buddy, best-ao, "
          "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
          "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
-         "worst-fifo, system"},
+         "worst-fifo, zones, system"},
         {"BUDDY", "", "unknown allocator 'BUDDY'; choose one of: buddy, best-ao, "
          "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
          "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
-         "worst-fifo, system"},
+         "worst-fifo, zones, system"},
         {"buddy", "growth=4096",
          "unknown option 'growth' for allocator 'buddy' (its options: "
          "arena_size, min_block)"},
@@ -1145,6 +1194,22 @@ static void test_registry(void)
         {"next", "growth=8",
          "growth must be a multiple of 16 from 16 to arena_size (1073741824), "
          "got 8"},
+        {"zones", "classes=Fine", "option classes=Fine is not one of: fine, pow2"},
+        {"zones", "classes=", "option classes= is not one of: fine, pow2"},
+        {"zones", "classes=0", "option classes=0 is not one of: fine, pow2"},
+        {"zones", "classes=pow2,tiny_max=48",
+         "with classes=pow2, tiny_max and small_max must be powers of two, "
+         "got 48 and 4096"},
+        {"zones", "small_max=128",
+         "small_max must be a multiple of 16 from 256 to 65536 above tiny_max "
+         "(128), got 128"},
+        {"zones", "tiny_max=528,small_max=512",
+         "small_max must be a multiple of 16 from 256 to 65536 above tiny_max "
+         "(528), got 512"},
+        {"zones", "arena_size=2M,small_max=64K",
+         "arena_size must be a multiple of the page size (4096) from 1048576 to "
+         "68719476736, and hold the largest zone (6553600 bytes for small_max "
+         "65536), got 2097152"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         a = (ma_allocator *)&v; /* must be overwritten with NULL */
@@ -1186,6 +1251,13 @@ int main(int argc, char **argv)
             fuzz(a, iterations / 8, 4096);
             ma_destroy(a);
         }
+    }
+
+    test_zones_corruption_detected();
+    for (int mode = MA_ZONES_FINE; mode <= MA_ZONES_POW2; mode++) {
+        EXPECT(ma_zones_create(1 << 22, 64, 2048, mode, &a) == MA_OK);
+        fuzz(a, iterations / 4, 9000);
+        ma_destroy(a);
     }
 
     test_create_checks_every_parameter();
