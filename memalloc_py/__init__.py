@@ -61,6 +61,8 @@ from .allocators import (
 
 from .importers import read_trace
 from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
+from . import sweeping
+from .sweeping import Workload, sweep
 from .trace import Trace, TraceError
 
 __version__ = "0.1.0"
@@ -97,6 +99,8 @@ __all__ = [
     "InvalidAddress",
     "Stats",
     "System",
+    "sweep",
+    "sweeping",
     "create",
     "compare",
     "importers",
@@ -108,6 +112,7 @@ __all__ = [
     "ReplayResult",
     "Trace",
     "TraceError",
+    "Workload",
     "workloads",
     "__version__",
 ]
