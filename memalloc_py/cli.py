@@ -6,6 +6,7 @@
     memalloc trace info FILE              # a trace's summary
     memalloc trace convert IN OUT.npz     # any supported format to the native one
     memalloc list                         # the allocators
+    memalloc sweep CONFIG.toml [-o results.parquet] [--scheduler ADDRESS]   # a parameter sweep
 
 Errors are reported as one line on stderr with exit status 2.
 """
@@ -101,6 +102,23 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--format", choices=["aosp", "mtrace", "rep", "native"], help="the input's format")
 
     sub.add_parser("list", help="list the allocators")
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file",
+                        description="Replay traces and workloads through allocators over a grid of "
+                                    "options, one task per replay, on this machine's cores or a Dask "
+                                    "cluster; an existing results file is resumed (docs/sweep.md).")
+    sw.add_argument("config", help="the sweep file (TOML)")
+    sw.add_argument("-o", "--output", metavar="FILE",
+                    help="results, .csv or .parquet (default: CONFIG with .csv); finished rows "
+                         "already in it are not run again")
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on the Dask cluster of this scheduler (tcp://host:8786; "
+                            "pip install 'memalloc_py[dask]')")
+    where.add_argument("--jobs", type=int, metavar="N",
+                       help="processes on this machine (default: one per core; 1: this process)")
+    sw.add_argument("--retry-errors", action="store_true", help="run again the rows that failed")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -595,6 +613,26 @@ def _list() -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    """memalloc sweep: exit status 0, or 1 when a replay failed (its row says why)."""
+    from . import sweeping
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        df, output = sweeping.run_file(args.config, args.output, scheduler=args.scheduler, jobs=args.jobs,
+                                       retry_errors=args.retry_errors,
+                                       progress=False if args.no_progress else None)
+    except ImportError as e:  # pyarrow or dask missing: the message says what to install
+        raise UsageError(str(e)) from None
+    failed = df[df["error"] != ""]
+    print(f"{len(df):,} replays ({df.attrs['resumed']:,} already in the results file), "
+          f"{len(failed):,} failed: results in {output}")
+    for error, count in failed["error"].value_counts().head(5).items():
+        print(f"  {count:,} x {error}")
+    return 1 if len(failed) else 0
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null, so that nothing (not even Python's flush at
     exit) writes into a pipe whose reader has gone."""
@@ -618,8 +656,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = _trace(args)
         elif args.command == "list":
             code = _list()
+        elif args.command == "sweep":
+            code = _sweep(args)
         else:
-            raise UsageError("a command is required: compare, trace or list (see memalloc --help)")
+            raise UsageError("a command is required: compare, trace, list or sweep (see memalloc --help)")
         sys.stdout.flush()  # here, so that a closed pipe is reported below
         return code
     except BrokenPipeError:  # the reader of stdout has gone (memalloc list | head -2)

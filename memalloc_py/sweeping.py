@@ -44,7 +44,7 @@ from ._native import ffi, lib
 from .replaying import _check_counts, replay
 from .trace import Trace
 
-__all__ = ["sweep", "Workload", "read_config", "RESULT_FORMATS"]
+__all__ = ["sweep", "Workload", "read_config", "run_file", "RESULT_FORMATS"]
 
 #: The results files :func:`sweep` writes and resumes, by extension.
 RESULT_FORMATS = (".csv", ".parquet")
@@ -53,6 +53,8 @@ _CACHE_SIZE = 4
 # Seconds between rewrites of a Parquet results file while a sweep runs
 # (a CSV file gets each row as it finishes).
 _PARQUET_EVERY = 30.0
+# Seconds memalloc sweep --scheduler waits for the scheduler to answer.
+_DASK_TIMEOUT = 30
 # The parameter a grid may sweep besides the allocators' options.
 _REPLAY_PARAMETERS = ("size_scale",)
 
@@ -568,7 +570,7 @@ class _Writer:
         self.pending = False
         if path is not None and fmt == "csv" and (not path.exists() or path.stat().st_size == 0):
             with open(path, "w", newline="") as f:
-                csv.writer(f).writerow(list(columns))
+                csv.writer(f, lineterminator="\n").writerow(list(columns))
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -576,7 +578,7 @@ class _Writer:
             return
         if self.fmt == "csv":
             with open(self.path, "a", newline="") as f:
-                csv.writer(f).writerow([_text_value(row.get(c)) for c in self.columns])
+                csv.writer(f, lineterminator="\n").writerow([_text_value(row.get(c)) for c in self.columns])
         else:
             self.pending = True
             if time.monotonic() - self.written >= _PARQUET_EVERY:
@@ -732,6 +734,9 @@ def sweep(
     pool's workers read the recorded traces from (default: a temporary
     folder; name one that every worker sees when they run on other hosts).
 
+    ``df.attrs["ran"]`` counts the replays this call ran, ``df.attrs["resumed"]``
+    those it found finished in ``results``.
+
     Errors in the arguments (an unknown allocator, an option no allocator
     takes, a value C cannot parse, a missing trace file, bad seeds, a
     results file of another sweep) raise before any replay runs.
@@ -767,7 +772,9 @@ def sweep(
             bar.close()
         writer.flush()
     latest = {r["task"]: r for r in _latest(writer.rows)}
-    return _frame([latest[t.key] for t in plan.tasks], plan.columns)
+    df = _frame([latest[t.key] for t in plan.tasks], plan.columns)
+    df.attrs.update(resumed=len(plan.tasks) - len(todo), ran=len(todo))
+    return df
 
 
 # ------------------------------------------------------- the sweep file
@@ -865,3 +872,37 @@ def read_config(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise bad(str(e)) from None
     return args
+
+
+def run_file(config: Union[str, "os.PathLike[str]"], results: Union[None, str, "os.PathLike[str]"] = None, *,
+             scheduler: Optional[str] = None, jobs: Optional[int] = None, retry_errors: bool = False,
+             progress: Optional[bool] = None) -> tuple[Any, str]:
+    """What ``memalloc sweep`` does: the sweep of a TOML file, on the Dask
+    cluster whose scheduler is at ``scheduler``, or on ``jobs`` processes
+    here (default: one per core; 1: in this process).  ``results``
+    defaults to the file's name with ``.csv``.  Returns the DataFrame and
+    the results file's name."""
+    output = os.fspath(results) if results is not None else os.path.splitext(os.fspath(config))[0] + ".csv"
+    _format(Path(output))  # a bad extension, or no pyarrow: before any work
+    spec = read_config(config)
+    if scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ImportError("a Dask scheduler needs dask.distributed: "
+                              "pip install 'memalloc_py[dask]'") from None
+        try:
+            client = Client(scheduler, timeout=_DASK_TIMEOUT)
+        except OSError as e:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler} ({e})") from None
+        with client:
+            return sweep(**spec, executor=client, results=output, progress=progress,
+                         retry_errors=retry_errors), output
+    if jobs is None:
+        return sweep(**spec, results=output, progress=progress, retry_errors=retry_errors), output
+    if jobs > 1:
+        with cf.ProcessPoolExecutor(jobs) as pool:
+            return sweep(**spec, executor=pool, results=output, progress=progress,
+                         retry_errors=retry_errors), output
+    return sweep(**spec, executor="serial", results=output, progress=progress,
+                 retry_errors=retry_errors), output
