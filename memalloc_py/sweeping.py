@@ -6,7 +6,8 @@ replay tasks, runs them on an executor and returns one tidy pandas DataFrame,
 one row per replay: its parameters, every measure of
 :attr:`~memalloc_py.ReplayResult.summary`, its timing, and the error that
 stopped it, if any.  docs/sweep.md is the full description, with the TOML
-file that ``memalloc sweep`` reads (:func:`read_config`).
+file that ``memalloc sweep`` reads (:func:`read_config`).  The results file
+(CSV or Parquet, written as rows finish and resumed) is ``_sweep_results``.
 
 How a trace reaches the workers: a recorded trace (a :class:`Trace`, a file, a
 bundled ``aosp:NAME``) is read once in the calling process; a thread pool
@@ -20,7 +21,6 @@ few traces they used (``_CACHE_SIZE``); the tasks run trace by trace.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import itertools
 import json
 import math
@@ -41,18 +41,14 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 from . import allocators as A
 from . import workloads as W
 from ._native import ffi, lib
+from ._sweep_results import RESULT_FORMATS, _describe, _format, _frame, _latest, _read_results, _Writer
 from .replaying import _check_counts, replay
 from .trace import Trace
 
 __all__ = ["sweep", "Workload", "read_config", "run_file", "RESULT_FORMATS"]
 
-#: The results files :func:`sweep` writes and resumes, by extension.
-RESULT_FORMATS = (".csv", ".parquet")
 # Traces a worker keeps in memory (least recently used dropped first).
 _CACHE_SIZE = 4
-# Seconds between rewrites of a Parquet results file while a sweep runs
-# (a CSV file gets each row as it finishes).
-_PARQUET_EVERY = 30.0
 # Seconds memalloc sweep --scheduler waits for the scheduler to answer.
 _DASK_TIMEOUT = 30
 # The parameter a grid may sweep besides the allocators' options.
@@ -240,11 +236,6 @@ def _run_task(task: _Task, source: Any) -> dict[str, Any]:
     row.update(task_seconds=time.perf_counter() - start, trace_loaded=loaded, worker=_worker(),
                task=task.key)
     return row
-
-
-def _describe(e: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _failed(task: _Task, e: BaseException) -> dict[str, Any]:
@@ -438,172 +429,6 @@ def _plan(traces: Any, allocators: Any, grid: Any, seeds: Any) -> _Plan:
     columns.update(_measures())
     columns.update(task_seconds="float", trace_loaded="bool", worker="str", error="str", task="str")
     return _Plan(tasks, sources, columns)
-
-
-# ------------------------------------------------------------- the results
-
-def _frame(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> Any:
-    """The rows as a DataFrame of the plan's columns and types: nullable
-    Int64 and boolean (NA where there is no value: the seed of a recorded
-    trace, an option the allocator does not take, the measures of a failed
-    replay, system's peak heap), float64 and str."""
-    import pandas as pd
-
-    data = {}
-    for name, kind in columns.items():
-        values = [_missing_to_none(r.get(name)) for r in rows]
-        if kind == "int":
-            data[name] = pd.array(values, dtype="Int64")
-        elif kind == "bool":
-            data[name] = pd.array(values, dtype="boolean")
-        elif kind == "float":
-            data[name] = pd.array([math.nan if v is None else float(v) for v in values], dtype="float64")
-        else:
-            data[name] = pd.Series(["" if v is None else str(v) for v in values], dtype=object)
-    return pd.DataFrame(data, columns=list(columns))
-
-
-def _missing_to_none(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return None
-    try:
-        import pandas as pd
-
-        if v is pd.NA:
-            return None
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    return v
-
-
-def _format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in RESULT_FORMATS:
-        raise ValueError(f"{path}: a results file is {' or '.join(RESULT_FORMATS)} "
-                         f"(its extension says which), not {suffix or 'a file without extension'}")
-    if suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise ImportError(f"{path}: Parquet files need pyarrow: "
-                              "pip install 'memalloc_py[parquet]' (or write .csv)") from None
-    return suffix[1:]
-
-
-def _text_value(v: Any) -> str:
-    v = _missing_to_none(v)
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)  # the shortest text that reads back to the same float
-    return str(v)
-
-
-def _parse_value(text: str, kind: str) -> Any:
-    if text == "":
-        return None if kind != "str" else ""
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "bool":
-        if text not in ("True", "False"):
-            raise ValueError(f"{text!r} is not True or False")
-        return text == "True"
-    return text
-
-
-def _read_results(path: Path, fmt: str, columns: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The rows of an existing results file (none when it is missing or
-    empty); ValueError when its columns are not this sweep's."""
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    if fmt == "parquet":
-        import pandas as pd
-
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:
-            raise ValueError(f"{path}: not a readable Parquet file ({_describe(e)})") from None
-        header = list(df.columns)
-        _check_header(path, header, columns)
-        return [{k: _missing_to_none(v) for k, v in r.items()} for r in df.to_dict("records")]
-    with open(path, "rb+") as f:  # a row cut short by a crash is dropped
-        data = f.read()
-        if not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        _check_header(path, header, columns)
-        rows = []
-        for lineno, fields in enumerate(reader, 2):
-            if len(fields) != len(header):
-                raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, the header has {len(header)}")
-            try:
-                rows.append({k: _parse_value(t, columns[k]) for k, t in zip(header, fields)})
-            except ValueError as e:
-                raise ValueError(f"{path}, line {lineno}: {e}") from None
-        return rows
-
-
-def _check_header(path: Path, header: list[str], columns: Mapping[str, str]) -> None:
-    if header != list(columns):
-        missing = [c for c in columns if c not in header]
-        extra = [c for c in header if c not in columns]
-        what = "; ".join(filter(None, [missing and f"it lacks {', '.join(missing)}",
-                                       extra and f"it has {', '.join(extra)} besides"]))
-        raise ValueError(f"{path}: not the results of this sweep (its columns differ: "
-                         f"{what or 'their order'}); write to another file")
-
-
-class _Writer:
-    """Rows into the results file as they finish: appended to a CSV file at
-    once, a Parquet file rewritten whole (to a temporary file, then renamed)
-    at most every _PARQUET_EVERY seconds and at the end."""
-
-    def __init__(self, path: Optional[Path], fmt: str, columns: Mapping[str, str],
-                 kept: list[dict[str, Any]]):
-        self.path, self.fmt, self.columns = path, fmt, columns
-        self.rows = kept
-        self.written = time.monotonic()
-        self.pending = False
-        if path is not None and fmt == "csv" and (not path.exists() or path.stat().st_size == 0):
-            with open(path, "w", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerow(list(columns))
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if self.path is None:
-            return
-        if self.fmt == "csv":
-            with open(self.path, "a", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerow([_text_value(row.get(c)) for c in self.columns])
-        else:
-            self.pending = True
-            if time.monotonic() - self.written >= _PARQUET_EVERY:
-                self.flush()
-
-    def flush(self) -> None:
-        if self.path is None or self.fmt != "parquet" or not self.pending:
-            return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            _frame(_latest(self.rows), self.columns).to_parquet(tmp, index=False)
-            os.replace(tmp, self.path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        self.written, self.pending = time.monotonic(), False
-
-
-def _latest(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per task, the last one written (a retried task's new row)."""
-    by_key: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        by_key.pop(r["task"], None)
-        by_key[r["task"]] = r
-    return list(by_key.values())
 
 
 # ------------------------------------------------------------ the executors
