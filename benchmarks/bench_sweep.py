@@ -46,6 +46,7 @@ def main():
     spec = dict(traces=traces, allocators=ALLOCATORS, grid={"arena_size": "4G", "size_scale": [1, 16]},
                 seeds=[1, 2], progress=False)
 
+    load = os.getloadavg()
     started = time.perf_counter()
     cluster = LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
@@ -80,8 +81,9 @@ def main():
     print(f"{'executor':<14}{'wall s':>9}{'speed-up':>10}")
     for name, seconds in best.items():
         print(f"{name:<14}{seconds:>9.2f}{best['serial'] / seconds:>9.2f}x")
-    print(f"(the Dask cluster took {cluster_start:.1f} s to start, not counted; "
-          f"{os.cpu_count()} CPUs seen)")
+    print(f"(the Dask cluster took {cluster_start:.1f} s to start, not counted; load average "
+          f"{load[0]:.1f} before the rounds, {os.getloadavg()[0]:.1f} after: other processes' share "
+          f"of the {cores} cores)")
 
 
 if __name__ == "__main__":
