@@ -11,6 +11,7 @@ exact measures that were written.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import time
@@ -116,23 +117,26 @@ def _read_results(path: Path, fmt: str, columns: Mapping[str, str]) -> list[dict
         header = list(df.columns)
         _check_header(path, header, columns)
         return [{k: _missing_to_none(v) for k, v in r.items()} for r in df.to_dict("records")]
-    with open(path, "rb+") as f:  # a row cut short by a crash is dropped
-        data = f.read()
-        if not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]  # a row cut short by a crash is dropped
+    try:
+        reader = csv.reader(io.StringIO(whole.decode("utf-8"), newline=""))
         header = next(reader, [])
-        _check_header(path, header, columns)
-        rows = []
-        for lineno, fields in enumerate(reader, 2):
-            if len(fields) != len(header):
-                raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, the header has {len(header)}")
-            try:
-                rows.append({k: _parse_value(t, columns[k]) for k, t in zip(header, fields)})
-            except ValueError as e:
-                raise ValueError(f"{path}, line {lineno}: {e}") from None
-        return rows
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path}: not a readable CSV file ({_describe(e)})") from None
+    _check_header(path, header, columns)
+    if len(whole) < len(data):
+        with open(path, "rb+") as f:
+            f.truncate(len(whole))
+    rows = []
+    for lineno, fields in enumerate(reader, 2):
+        if len(fields) != len(header):
+            raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, the header has {len(header)}")
+        try:
+            rows.append({k: _parse_value(t, columns[k]) for k, t in zip(header, fields)})
+        except ValueError as e:
+            raise ValueError(f"{path}, line {lineno}: {e}") from None
+    return rows
 
 
 def _check_header(path: Path, header: list[str], columns: Mapping[str, str]) -> None:

@@ -245,20 +245,20 @@ def _failed(task: _Task, e: BaseException) -> dict[str, Any]:
             "task_seconds": math.nan, "task": task.key}
 
 
-_MEASURE_KINDS: dict[str, str] = {}
+_MEASURE_KINDS: Optional[dict[str, str]] = None
 
 
 def _measures() -> dict[str, str]:
     """Every measure of a replay's summary, with its kind ("int", "float" or
     "bool"), read off a replay of the empty trace: the columns follow the
     summary as it grows.  ``allocator`` is a parameter; ``stopped`` is never
-    true in a sweep, which gives the replay no progress function."""
-    if not _MEASURE_KINDS:
+    true in a sweep, which gives the replay no progress function.  Built
+    whole, then published: a thread never sees it half made."""
+    global _MEASURE_KINDS
+    if _MEASURE_KINDS is None:
         summary = replay(Trace([], [], []), "buddy", sample_every=0, progress=False).summary
-        for k, v in summary.items():
-            if k not in ("allocator", "stopped"):
-                _MEASURE_KINDS[k] = ("bool" if isinstance(v, bool) else
-                                     "int" if isinstance(v, int) else "float")
+        _MEASURE_KINDS = {k: ("bool" if isinstance(v, bool) else "int" if isinstance(v, int) else "float")
+                          for k, v in summary.items() if k not in ("allocator", "stopped")}
     return _MEASURE_KINDS
 
 

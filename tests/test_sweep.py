@@ -286,6 +286,8 @@ def test_a_results_file_of_another_sweep_is_refused(tmp_path):
     results = tmp_path / "r.csv"
     w = [ma.Workload("steady", events=100)]
     ma.sweep(w, ["buddy"], grid={"min_block": 32}, executor="serial", results=results)
+    with open(results, "a") as f:
+        f.write("a row cut short")  # kept too: the file is not this sweep's to mend
     before = results.read_text()
     with pytest.raises(ValueError, match=r"not the results of this sweep \(its columns differ: it lacks growth"):
         ma.sweep(w, ["best-ao"], grid={"growth": 4096, "min_block": 32}, executor="serial", results=results)
