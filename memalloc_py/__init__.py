@@ -62,6 +62,8 @@ from .allocators import ZONE_DTYPE, Zones
 
 from .importers import read_trace
 from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
+from . import sweeping
+from .sweeping import Workload, sweep
 from .trace import Trace, TraceError
 
 __version__ = "0.1.0"
@@ -100,6 +102,8 @@ __all__ = [
     "System",
     "ZONE_DTYPE",
     "Zones",
+    "sweep",
+    "sweeping",
     "create",
     "compare",
     "importers",
@@ -111,6 +115,7 @@ __all__ = [
     "ReplayResult",
     "Trace",
     "TraceError",
+    "Workload",
     "workloads",
     "__version__",
 ]

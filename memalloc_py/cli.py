@@ -7,6 +7,7 @@
     memalloc trace convert IN OUT.npz     # any supported format to the native one
     memalloc record -o DIR -- CMD ARGS... # record CMD's allocations (memalloc_py.recording)
     memalloc list                         # the allocators
+    memalloc sweep CONFIG.toml [-o results.parquet] [--scheduler ADDRESS]   # a parameter sweep
 
 Errors are reported as one line on stderr with exit status 2.
 """
@@ -113,6 +114,23 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS...")
 
     sub.add_parser("list", help="list the allocators")
+
+    sw = sub.add_parser("sweep", help="run a parameter sweep described in a TOML file",
+                        description="Replay traces and workloads through allocators over a grid of "
+                                    "options, one task per replay, on this machine's cores or a Dask "
+                                    "cluster; an existing results file is resumed (docs/sweep.md).")
+    sw.add_argument("config", help="the sweep file (TOML)")
+    sw.add_argument("-o", "--output", metavar="FILE",
+                    help="results, .csv or .parquet (default: CONFIG with .csv); finished rows "
+                         "already in it are not run again")
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on the Dask cluster of this scheduler (tcp://host:8786; "
+                            "pip install 'memalloc_py[dask]')")
+    where.add_argument("--jobs", type=int, metavar="N",
+                       help="processes on this machine (default: one per core; 1: this process)")
+    sw.add_argument("--retry-errors", action="store_true", help="run again the rows that failed")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -642,6 +660,26 @@ def _list() -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    """memalloc sweep: exit status 0, or 1 when a replay failed (its row says why)."""
+    from . import sweeping
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        df, output = sweeping.run_file(args.config, args.output, scheduler=args.scheduler, jobs=args.jobs,
+                                       retry_errors=args.retry_errors,
+                                       progress=False if args.no_progress else None)
+    except ImportError as e:  # pyarrow or dask missing: the message says what to install
+        raise UsageError(str(e)) from None
+    failed = df[df["error"] != ""]
+    print(f"{len(df):,} replays ({df.attrs['resumed']:,} already in the results file), "
+          f"{len(failed):,} failed: results in {output}")
+    for error, count in failed["error"].value_counts().head(5).items():
+        print(f"  {count:,} x {error}")
+    return 1 if len(failed) else 0
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null, so that nothing (not even Python's flush at
     exit) writes into a pipe whose reader has gone."""
@@ -667,8 +705,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = _list()
         elif args.command == "record":
             code = _record(args)
+        elif args.command == "sweep":
+            code = _sweep(args)
         else:
-            raise UsageError("a command is required: compare, trace, record or list (see memalloc --help)")
+            raise UsageError("a command is required: compare, trace, record, list or sweep (see memalloc --help)")
         sys.stdout.flush()  # here, so that a closed pipe is reported below
         return code
     except BrokenPipeError:  # the reader of stdout has gone (memalloc list | head -2)
