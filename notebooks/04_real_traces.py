@@ -546,37 +546,37 @@ print("buddy below LIFO next fit on surfaceflinger and on average; "
 # traces, and one thing more. On the machine that drew the figure in `docs/img/`
 # (perl 5.36, CPython 3.11, gcc 12), with 4 KiB steps and headers subtracted:
 #
-# - **The good policies waste least on every program**: under 1% on perl (0.45% to
-#   0.49%, the four good policies alike) and on gcc for best fit (0.50% to 0.76%; 4.8%
+# - **The good policies waste least on every program**: under 1% on perl (about
+#   0.45%, the four good policies alike) and on gcc for best fit (0.5% to 0.8%; 4.8%
 #   for address-ordered first fit), 2.5% to 4.0% on python, whose malloc sees only
 #   the objects above Python's 512-byte pools, from a heap where a few large lists
 #   and texts come and go.
 # - **LIFO first and next fit and worst fit waste about 5 to 250 times more**: 20%, 20%
-#   and 37% on perl, 15%, 13% and 26% on python, 84%, 126% and 92-95% on gcc.
+#   and 37% on perl, 14%, 13% and 26% on python, 84%, about 125% and 92-107% on gcc.
 #   Johnstone and Wilson's poor policies are poor on these programs too.
 # - **Where the buddy system stands depends on the sizes.** It wastes 24% on perl
 #   and 32% on python, against 34% and 39% on the paper's GCC and Perl, but only
 #   7.5% on gcc: most of cc1's live bytes at buddy's peak are requests of exactly a
-#   power of two (mostly 64 KiB; the cell below counts them), which the buddy system
-#   does not round at all. On gcc
-#   the buddy system beats every policy but the four good ones. As on the Android
-#   traces, rounding is most of what buddy wastes on every recorded program (the
-#   breakdown above).
+#   power of two (many of 64 KiB; the cell below counts them), which the buddy
+#   system does not round at all. On gcc the buddy system beats every policy but the
+#   four good ones. Rounding is most of what buddy wastes on every recorded program
+#   (the breakdown above).
 # - **FIFO first fit and next fit in every order** are close to the good policies
-#   on perl (2.8% to 3.7%), a few times worse on python (5% to 10%) and far worse on
-#   gcc (24% to 42%), as on surfaceflinger: how much a policy between the two groups
+#   on perl (3% to 4%), a few times worse on python (5% to 10%) and far worse on
+#   gcc (18% to 42%), as on surfaceflinger: how much a policy between the two groups
 #   wastes depends on the program.
 #
 # Best fit's figures agree with the paper's GCC (0.33%) and not with its Perl
 # (9.98%), which ran another script under a perl of the 1990s. These numbers move
 # when perl, python or gcc change, so the checks below ask for what should survive
-# that, with margins: the best good policy under 5% on each program, the LIFO and
+# that, with margins: the best good policy under 5% on each program; the LIFO and
 # worst-fit policies at least 3 times worse than it and 5 points more (python's
-# margin is the narrowest, about 5 times), rounding
-# more than half of buddy's overhead at its peak, and no request refused by any
-# allocator. In a smoke run (the first 15,000 events of each program) the start of
-# a program is too short to tell the policies apart, so only the first and the
-# last two are checked.
+# margin is the narrowest, about 5 times); rounding more than half of buddy's
+# overhead at its peak; more than half of gcc's live bytes there in requests of a
+# power of two; and no request refused by any allocator. In a smoke run (the first
+# 15,000 events of each program) the start of a program is too short to tell the
+# policies apart, so only the best good policy, buddy's rounding and the refusals
+# are checked.
 
 # %%
 mine = results[results["trace"].isin(RECORDED)]
@@ -868,7 +868,7 @@ assert gap.max().max() > 10, "the header-free replay changed no allocator's #4 b
 # ("no hdr"): like the paper's, they count the rounding and the free memory in the
 # heap, not the headers. At scale 16 the headers matter little: subtracting them
 # lowers the free-list policies' measure #4 by 0.06-0.07 points on surfaceflinger
-# and 0.26-0.29 on systemui, whose objects are smaller, and by 0.03 to 0.34 on the
+# and 0.26-0.29 on systemui, whose objects are smaller, and by 0.02 to 0.34 on the
 # recorded programs (printed below; checked: under one point everywhere). Both sets
 # are exact for our heaps; neither is the heap that an allocator without headers
 # would reach, which places its blocks differently: the header-free replay moves
@@ -897,7 +897,7 @@ assert gap.max().max() > 10, "the header-free replay changed no allocator's #4 b
 #
 # **The programs recorded here** (perl, python, gcc) agree with the broad grouping:
 # the good policies waste least on each (under 1% on perl and, for best fit, on gcc;
-# 2.5% to 4% on python), LIFO first and next fit and worst fit 5 to 250 times more.
+# 2.5% to 4% on python), LIFO first and next fit and worst fit about 5 to 250 times more.
 # They add one disagreement: on gcc the buddy system wastes only 7.5%, since most of
 # cc1's live bytes are requests of exactly a power of two; the paper's buddy lost
 # 34% on its GCC. How much the buddy system wastes is a property of a program's
