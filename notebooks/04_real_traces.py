@@ -69,6 +69,7 @@
 # %%
 import os
 import shutil
+import shutil
 import sys
 import tempfile
 import time
@@ -218,6 +219,7 @@ for name, command in COMMANDS.items():
                            "replayed": (chosen or next(p for p in processes if p.main)).program,
                            "recorded in (s)": round(seconds, 2),
                            "dropped": trace.meta.get("dropped", {})})
+shutil.rmtree(RECORD_DIR)   # the traces are in memory; the logs take tens of megabytes
 pd.DataFrame(recording_rows).set_index("trace")
 
 
