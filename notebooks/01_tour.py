@@ -271,7 +271,7 @@ both.pivot(index="allocator", columns="source", values="jw4").style.format("{:.1
 # blocks exceed the requests only by their 8-byte header and 16-byte rounding.
 #
 # **Disagreement.** Best fit does much worse here than on Johnstone and Wilson's
-# real programs (about 9% instead of 2.3%). A random trace has no phases: objects
+# real programs (7.6% instead of 2.3%). A random trace has no phases: objects
 # allocated together do not die together, so the holes they leave are scattered and
 # rarely fit the next request exactly. Real programs tend to free together what they
 # allocated together, and the good policies (best fit, address-ordered first fit)

@@ -663,7 +663,7 @@ blocks_table.round(3)
 # deviation of any single run at full size is 2.8%, and the widest range
 # over the three seeds of one case 3.1 points (best fit on powers of two,
 # about 150 free blocks). In SMOKE mode (N = 300, 20N measured
-# allocations) the standard errors reach 4.5%, so the tolerance is 15%.
+# allocations) the standard errors reach 4.2%, so the tolerance is 15%.
 #
 # **Cases excluded from the headline**: the four lifetime models, because
 # three of them break the rule's assumption on purpose. The control among

@@ -785,8 +785,8 @@ print(f"all checks passed in {time.perf_counter() - started:.0f} s")
 #   as closely. Over the run it does not (surfaceflinger: measure #1 43% real,
 #   21-24% synthetic). The good policies (best fit and address-ordered first fit)
 #   stay within a few percent by #4 on both kinds of trace, except where one
-#   moment of a run decides the measure (real surfaceflinger's best-ao, 12%; one
-#   synthetic seed's best-ao and best-lifo, 16% and 12%).
+#   moment of a run decides the measure (real surfaceflinger's best-ao, 12%; on its
+#   synthetic traces best-ao on one seed and best-lifo on another, 16% and 12%).
 # - **Keeping the sizes' correlation with lifetimes does not repair it.** Drawing
 #   (size, lifetime) pairs together restores the amount of live memory, which the
 #   independent draws miss by a factor of 1.4 to 2.6, but not the fragmentation:
