@@ -60,6 +60,8 @@ from .allocators import (
 )
 
 from .importers import read_trace
+from . import preload
+from .preload import paths
 from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
 from .trace import Trace, TraceError
 
@@ -100,7 +102,9 @@ __all__ = [
     "create",
     "compare",
     "importers",
+    "paths",
     "plot",
+    "preload",
     "read_trace",
     "replay",
     "replay_bare",

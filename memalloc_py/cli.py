@@ -6,6 +6,8 @@
     memalloc trace info FILE              # a trace's summary
     memalloc trace convert IN OUT.npz     # any supported format to the native one
     memalloc list                         # the allocators
+    memalloc run --allocator buddy --stats -- python3 script.py   # a program on an allocator
+    memalloc paths                        # the C library, header and preload shim
 
 Errors are reported as one line on stderr with exit status 2.
 """
@@ -101,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--format", choices=["aosp", "mtrace", "rep", "native"], help="the input's format")
 
     sub.add_parser("list", help="list the allocators")
+    from ._cli_run import add_parsers
+
+    add_parsers(sub, _size)
     return p
 
 
@@ -618,8 +623,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = _trace(args)
         elif args.command == "list":
             code = _list()
+        elif args.command in ("run", "paths"):
+            from . import _cli_run
+
+            code = _cli_run.run(args, UsageError) if args.command == "run" else _cli_run.paths(args)
         else:
-            raise UsageError("a command is required: compare, trace or list (see memalloc --help)")
+            raise UsageError("a command is required: compare, trace, list, run or paths "
+                             "(see memalloc --help)")
         sys.stdout.flush()  # here, so that a closed pipe is reported below
         return code
     except BrokenPipeError:  # the reader of stdout has gone (memalloc list | head -2)

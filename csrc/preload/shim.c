@@ -61,8 +61,9 @@
 #define LEAKS_MAX_DEFAULT 50
 #define BAD_POINTERS_TOLD 20
 #define SILENT_FROM (UINT64_C(1) << 40)
+#define STDERR_COPY_FROM 900
 
-shim_state S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+shim_state S = {.lock = PTHREAD_MUTEX_INITIALIZER, .stderr_copy = -1};
 
 /* Set while this thread holds S.lock: its nested calls (the library's own
  * tables, libc internals) go to the internal allocator.  initial-exec: the
@@ -88,17 +89,18 @@ static inline void leave(void)
 
 /* ---- messages ----------------------------------------------------------------- */
 
-static void write_all(int fd, const char *s, size_t n)
+static bool write_all(int fd, const char *s, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return;
+            return false;
         s += w;
         n -= (size_t)w;
     }
+    return true;
 }
 
 void shim_say(const char *fmt, ...)
@@ -113,15 +115,13 @@ void shim_say(const char *fmt, ...)
     size_t len = (size_t)n < sizeof line - 1 ? (size_t)n : sizeof line - 2;
     line[len++] = '\n';
     int saved = errno;
-    int fd = 2;
-    if (S.report[0]) {
-        fd = open(S.report, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0)
-            fd = 2;
-    }
-    write_all(fd, line, len);
-    if (fd != 2)
+    int fd = S.report[0] ? open(S.report, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+    if (fd >= 0) {
+        write_all(fd, line, len);
         close(fd);
+    } else if (!write_all(2, line, len) && errno == EBADF && S.stderr_copy >= 0) {
+        write_all(S.stderr_copy, line, len); /* the program closed stderr */
+    }
     errno = saved;
 }
 
@@ -280,6 +280,10 @@ static void start(void)
         fatal("MEMALLOC_ALLOCATOR=%.64s...: no allocator has so long a name", name);
     snprintf(S.name, sizeof S.name, "%s", name);
     snprintf(S.report, sizeof S.report, "%s", env("MEMALLOC_REPORT"));
+    /* A copy of stderr, far from the numbers programs expect open() to
+     * return, for the reports of programs that close stderr before they
+     * exit (coreutils do); not inherited across exec. */
+    S.stderr_copy = fcntl(2, F_DUPFD_CLOEXEC, STDERR_COPY_FROM);
     size_t index = 0;
     if (ma_registry_parse(name, options, &index, NULL, 0) != MA_OK)
         fatal("%s", ma_thread_error());

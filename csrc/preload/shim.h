@@ -72,6 +72,7 @@ typedef struct shim_state {
     char name[64];        /* the allocator's name as given */
     char options[512];    /* the options text given to ma_create */
     char report[1024];    /* MEMALLOC_REPORT: a file for the reports, "" = stderr */
+    int stderr_copy;      /* a copy of fd 2 made at start-up, or -1 */
     uint32_t *rec;        /* the record of live blocks (heap.c) */
     uint64_t rec_len;
     uint64_t live;        /* live blocks in the arena */
