@@ -62,10 +62,14 @@ static void report_stats(void)
              shim_count(c, st.allocated_bytes + S.big_mapped),
              shim_count(d, st.heap_size + S.big_mapped), shim_count(e, st.free_bytes),
              shim_count(f, st.free_blocks), shim_count(g, st.largest_free));
-    shim_say("memalloc[%d]:   peak heap %s bytes, peak live %s bytes; metadata %s bytes; "
-             "own mappings: %s made, peak %s bytes", pid, shim_count(a, m->max_heap),
-             shim_count(b, m->max_live), shim_count(c, st.metadata_bytes),
-             shim_count(d, S.big_mallocs), shim_count(e, S.big_peak_mapped));
+    shim_say("memalloc[%d]:   peaks: heap %s bytes, live %s bytes", pid,
+             shim_count(a, m->max_heap), shim_count(b, m->max_live));
+    shim_say("memalloc[%d]:   own mappings: %s made, %s live, peak %s bytes", pid,
+             shim_count(a, S.big_mallocs), shim_count(b, S.big.count),
+             shim_count(c, S.big_peak_mapped));
+    shim_say("memalloc[%d]:   metadata: %s bytes reserved for the allocator's side "
+             "tables, %s of the shim's own", pid, shim_count(a, st.metadata_bytes),
+             shim_count(b, meta_footprint()));
     char j1[32], j2[32], j3[32], j4[32], in[32];
     double mean = m->ratio_points ? m->sum_heap_over_live / (double)m->ratio_points : NAN;
     overhead(j1, sizeof j1, mean, m->ratio_points ? 1.0 : 0.0);
