@@ -40,7 +40,7 @@ def add_parsers(sub: Any, size: Callable[[str], int]) -> None:
                    help="the allocator (memalloc list shows them; default best-ao)")
     r.add_argument("--options", default="", metavar="TEXT",
                    help="its options as ma_create takes them, e.g. arena_size=8G,growth=64K "
-                        "(the shim's default arena is 32G)")
+                        "(the shim's default arena is 4G)")
     r.add_argument("--stats", action="store_true",
                    help="at exit, print the statistics and the Johnstone-Wilson measures of the run")
     r.add_argument("--leaks", action="store_true", help="at exit, list the blocks never freed, largest first")

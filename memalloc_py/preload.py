@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 #: The allocator ``memalloc run`` and the shim use when none is named.
 DEFAULT_ALLOCATOR = "best-ao"
 #: The arena the shim reserves when the options do not set arena_size.
-DEFAULT_ARENA = "32G"
+DEFAULT_ARENA = "4G"
 #: Exit status of a process whose shim could not start or whose heap failed
 #: the check at exit.
 SHIM_EXIT_STATUS = 125
@@ -64,7 +64,7 @@ def paths() -> Paths:
 
 def shim_options(allocator: str, options: str = "") -> str:
     """The options text the shim gives ``ma_create`` for ``allocator``:
-    ``options`` with ``arena_size=32G`` put first when the allocator has an
+    ``options`` with ``arena_size=4G`` put first when the allocator has an
     arena and the text does not set one.
 
     Checks both as the shim will, by creating the allocator (its arena is

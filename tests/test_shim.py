@@ -173,8 +173,8 @@ def test_the_measures_of_a_run_are_exactly_those_of_its_replay(probe, allocator,
     done = run(probe, "ops", str(ops), allocator=allocator, stats=True, check_at_exit=True)
     assert done.returncode == 0, done.stderr
     r = report(done.stderr)
-    s = ma.replay(t, allocator, arena_size=32 << 30, sample_every=0).summary
-    assert r["title"] == f"{allocator} (arena_size=32G), {len(t):,} operations"
+    s = ma.replay(t, allocator, arena_size=4 << 30, sample_every=0).summary
+    assert r["title"] == f"{allocator} (arena_size=4G), {len(t):,} operations"
     assert numbers(r["peaks"]) == [s["peak_heap"], s["peak_live"]]
     jw = r["Johnstone-Wilson (heap / live - 1)"]
     expected = [f"#{k} {100 * s[f'jw{k}']:.1f}%" for k in range(1, 5)]
@@ -190,20 +190,20 @@ def test_reports_go_to_the_report_file(probe, tmp_path):
     done = run(probe, "leaks", leaks=True, stats=True, report=str(out))
     assert done.returncode == 0 and done.stderr == ""
     text = out.read_text()
-    assert "best-ao (arena_size=32G), " in text and "5 blocks never freed" in text
+    assert "best-ao (arena_size=4G), " in text and "5 blocks never freed" in text
 
 
 def test_reports_of_a_program_that_closes_stderr(tmp_path):
     """coreutils close stderr before they exit; the shim keeps a copy."""
     done = preload.run(["/bin/echo", "hello"], "buddy", stats=True, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == "hello\n"
-    assert re.match(r"memalloc\[\d+\]: buddy \(arena_size=32G\), [\d,]+ operations\n", done.stderr)
+    assert re.match(r"memalloc\[\d+\]: buddy \(arena_size=4G\), [\d,]+ operations\n", done.stderr)
 
 
 @pytest.mark.parametrize("variable, value, message", [
     ("MEMALLOC_STATS", "yes", "MEMALLOC_STATS=yes: write 1 (on) or 0 (off)"),
     ("MEMALLOC_ALLOCATOR", "nope", "unknown allocator 'nope'; choose one of: buddy, best-ao, "),
-    ("MEMALLOC_OPTIONS", "growth=7", "best-ao with options 'arena_size=32G,growth=7': "),
+    ("MEMALLOC_OPTIONS", "growth=7", "best-ao with options 'arena_size=4G,growth=7': "),
     ("MEMALLOC_MMAP_THRESHOLD", "12Q", "MEMALLOC_MMAP_THRESHOLD=12Q is not a size"),
     ("MEMALLOC_ALLOCATOR", "system", "'system' is the C library's malloc, which the shim replaces"),
 ])
@@ -227,7 +227,7 @@ def test_run_passes_the_exit_status_through_and_reports(tmp_path):
                     sys.executable, "-c", "import sys; print('out'); sys.exit(7)")
     assert done.returncode == 7 and done.stdout == "out\n"
     lines = done.stderr.splitlines()
-    assert re.fullmatch(r"memalloc\[\d+\]: buddy \(arena_size=32G\), [\d,]+ operations", lines[0])
+    assert re.fullmatch(r"memalloc\[\d+\]: buddy \(arena_size=4G\), [\d,]+ operations", lines[0])
     assert lines[-1].endswith("check at exit: the heap is consistent")
 
 
@@ -269,8 +269,8 @@ def test_environment_checks_its_arguments_and_keeps_other_preloads():
     env = preload.environment("buddy", base={"LD_PRELOAD": "/x/other.so", "MEMALLOC_STATS": "1"})
     assert env["LD_PRELOAD"] == f"{ma.paths().preload} /x/other.so"
     assert env["MEMALLOC_STATS"] == "0" and env["MEMALLOC_ALLOCATOR"] == "buddy"
-    assert preload.shim_options("buddy") == "arena_size=32G"
-    assert preload.shim_options("best", "growth=8K") == "arena_size=32G,growth=8K"
+    assert preload.shim_options("buddy") == "arena_size=4G"
+    assert preload.shim_options("best", "growth=8K") == "arena_size=4G,growth=8K"
     assert preload.shim_options("buddy", "arena_size=1M") == "arena_size=1M"
     with pytest.raises(ValueError, match="mmap_threshold must be an integer >= 0"):
         preload.environment(mmap_threshold=-1)

@@ -57,7 +57,7 @@
 #include <unistd.h>
 
 #define DEFAULT_ALLOCATOR "best-ao"
-#define DEFAULT_ARENA "32G"
+#define DEFAULT_ARENA "4G"
 #define LEAKS_MAX_DEFAULT 50
 #define BAD_POINTERS_TOLD 20
 #define SILENT_FROM (UINT64_C(1) << 40)
