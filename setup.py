@@ -16,6 +16,7 @@ from the sdist and in an editable install alike), never with sanitizers.
 """
 import importlib.util
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from setuptools import setup
@@ -40,29 +41,35 @@ class build_ext_with_libraries(build_ext):
         self._build_libraries()
 
     def _build_libraries(self) -> None:
-        build = _build_module()
+        probe = _build_module()
         pkg = Path(self.get_ext_fullpath("memalloc_py._native")).parent
         (pkg / "lib").mkdir(parents=True, exist_ok=True)
         (pkg / "include").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / "csrc" / "memalloc.h", pkg / "include" / "memalloc.h")
         # As the extension (-O3 and the branch-alignment flag), without sanitizers.
         cflags = ["-std=c11", "-O3", "-D_GNU_SOURCE", "-Wall", "-Wextra"]
-        cflags += next(([f] for f in build._JCC_FLAGS if build._compiler_accepts(f)), [])
+        cflags += next(([f] for f in probe._JCC_FLAGS if probe._compiler_accepts(f)), [])
         library = sorted(f"csrc/{p.name}" for p in (ROOT / "csrc").glob("*.c"))
         shim = sorted(f"csrc/preload/{p.name}" for p in (ROOT / "csrc" / "preload").glob("*.c"))
         depends = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "csrc").rglob("*.h"))]
         temp = Path(self.build_temp)
-        # The shim: only the malloc family exported; thread-local data in the
-        # static block, whose first use allocates nothing.
-        for name, sources, extra, libraries in (
-            ("libmemalloc.so", library, [], ["pthread"]),
-            ("libmemalloc_preload.so", shim + library,
-             ["-fvisibility=hidden", "-ftls-model=initial-exec"], ["pthread", "m"]),
-        ):
+
+        def build(name: str, sources: list[str], extra: list[str], libraries: list[str]) -> None:
             objects = self.compiler.compile(
                 sources, output_dir=str(temp / name), include_dirs=["csrc"],
                 extra_postargs=cflags + extra, depends=depends)
             self.compiler.link_shared_object(objects, str(pkg / "lib" / name), libraries=libraries)
+
+        # Side by side (the machine has two cores or more; each is a separate
+        # compiler process). The shim: only the malloc family exported;
+        # thread-local data in the static block, whose first use allocates
+        # nothing.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = [pool.submit(build, "libmemalloc.so", library, [], ["pthread"]),
+                    pool.submit(build, "libmemalloc_preload.so", shim + library,
+                                ["-fvisibility=hidden", "-ftls-model=initial-exec"], ["pthread", "m"])]
+            for future in done:
+                future.result()
 
 
 setup(

@@ -361,8 +361,11 @@ static void *inner_realloc(void *p, size_t n)
     return q;
 }
 
+/* n bytes aligned to `align`, a power of two (smaller ones mean MA_ALIGN). */
 static void *aligned(size_t align, size_t n)
 {
+    if (align < MA_ALIGN)
+        align = MA_ALIGN;
     if (inside)
         return meta_alloc(align, n);
     enter();

@@ -109,6 +109,10 @@ static int family(void)
     unsigned char *r = reallocarray(NULL, 10, 10);
     CHECK(r && malloc_usable_size(r) >= 100);
     void *m = NULL;
+    void *small = NULL;
+    CHECK(posix_memalign(&small, sizeof(void *), 10) == 0 && small && aligned_to(small, 16));
+    void *one = memalign(opaque(1), 10); /* below 16: malloc's alignment */
+    CHECK(one && aligned_to(one, 16));
     CHECK(posix_memalign(&m, 4096, 10) == 0 && m && aligned_to(m, 4096));
     CHECK(posix_memalign(&m, 24, 10) == EINVAL); /* not a power of two */
     CHECK(posix_memalign(&m, 4, 10) == EINVAL);  /* not a multiple of void * */
@@ -135,6 +139,8 @@ static int family(void)
     free(z);
     free(r);
     free(m);
+    free(small);
+    free(one);
     free(a);
     free(b);
     free(v);
