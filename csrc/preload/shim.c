@@ -325,10 +325,15 @@ static void start(void)
     S.ready = 1;
 }
 
+/* At exit() (or the end of main): the reports.  Not when exit() is called
+ * from a signal handler that interrupted this thread inside the shim: it
+ * holds the lock, and the heap may be half-changed. */
 __attribute__((destructor)) static void at_exit(void)
 {
+    if (inside)
+        return;
     pthread_mutex_lock(&S.lock);
-    if (!S.ready || inside) {
+    if (!S.ready) {
         pthread_mutex_unlock(&S.lock);
         return;
     }
