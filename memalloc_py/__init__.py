@@ -61,6 +61,8 @@ from .allocators import (
 from .allocators import ZONE_DTYPE, Zones
 
 from .importers import read_trace
+from . import preload
+from .preload import paths
 from .replaying import ReplayResult, compare, replay, replay_bare, replay_libc
 from . import sweeping
 from .sweeping import Workload, sweep
@@ -107,7 +109,9 @@ __all__ = [
     "create",
     "compare",
     "importers",
+    "paths",
     "plot",
+    "preload",
     "read_trace",
     "replay",
     "replay_bare",

@@ -8,6 +8,8 @@
     memalloc record -o DIR -- CMD ARGS... # record CMD's allocations (memalloc_py.recording)
     memalloc list                         # the allocators
     memalloc sweep CONFIG.toml [-o results.parquet] [--scheduler ADDRESS]   # a parameter sweep
+    memalloc run --allocator buddy --stats -- python3 script.py   # a program on an allocator
+    memalloc paths                        # the C library, header and preload shim
 
 Errors are reported as one line on stderr with exit status 2.
 """
@@ -131,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="processes on this machine (default: one per core; 1: this process)")
     sw.add_argument("--retry-errors", action="store_true", help="run again the rows that failed")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    from ._cli_run import add_parsers
+
+    add_parsers(sub, _size)
     return p
 
 
@@ -707,8 +713,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             code = _record(args)
         elif args.command == "sweep":
             code = _sweep(args)
+        elif args.command in ("run", "paths"):
+            from . import _cli_run
+
+            code = _cli_run.run(args, UsageError) if args.command == "run" else _cli_run.paths(args)
         else:
-            raise UsageError("a command is required: compare, trace, record, list or sweep (see memalloc --help)")
+            raise UsageError("a command is required: compare, trace, record, list, sweep, run or paths "
+                             "(see memalloc --help)")
         sys.stdout.flush()  # here, so that a closed pipe is reported below
         return code
     except BrokenPipeError:  # the reader of stdout has gone (memalloc list | head -2)
