@@ -56,7 +56,7 @@ from ._core import (
 )
 from . import importers, workloads
 from .allocators import (
-    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, Buddy, FreeList, System, create,
+    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, TLSF, Buddy, FreeList, System, create,
 )
 
 from .importers import read_trace
@@ -97,6 +97,7 @@ __all__ = [
     "InvalidAddress",
     "Stats",
     "System",
+    "TLSF",
     "create",
     "compare",
     "importers",
