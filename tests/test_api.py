@@ -26,7 +26,7 @@ def snapshot(a):
 def test_allocators_are_listed_and_created_by_name():
     assert "buddy" in ma.ALLOCATORS and "system" in ma.ALLOCATORS
     assert set(ma.ARENA_ALLOCATORS) == set(ma.ALLOCATORS) - {"system"} - set(ma.ALIASES)
-    assert len(ma.ARENA_ALLOCATORS) == 13  # buddy and twelve free-list policies
+    assert len(ma.ARENA_ALLOCATORS) == 14  # buddy, twelve free-list policies, tlsf
     for name in ma.ALLOCATORS:
         if name == "system":
             continue
