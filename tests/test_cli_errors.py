@@ -265,7 +265,8 @@ def test_events_beyond_the_memory_are_refused_before_allocating(capsys, monkeypa
     assert generated == []
     # The limit it names is one that the estimate accepts.
     limit = int(err.split("at most ")[1].split()[0].replace(",", ""))
-    assert cli._memory_needed(limit, 1000, 13) <= 1 << 30 < cli._memory_needed(limit * 2, 1000, 13)
+    assert cli._memory_needed(limit, 1000, len(ma.ARENA_ALLOCATORS)) <= 1 << 30 < cli._memory_needed(
+        limit * 2, 1000, len(ma.ARENA_ALLOCATORS))
 
 
 def test_samples_kept_for_every_allocator_count_towards_the_memory(capsys, monkeypatch, tmp_path):
@@ -276,7 +277,7 @@ def test_samples_kept_for_every_allocator_count_towards_the_memory(capsys, monke
                          "--no-progress")
     assert_one_line_error(code, err, "the trace's 10,000 events with --sample-every 1 need", "memory")
     least = int(err.split("use --sample-every ")[1].split()[0].replace(",", ""))
-    fits = lambda s: cli._memory_needed(10_000, s, 13, n_ids=5000, generate=False) <= 1 << 20  # noqa: E731
+    fits = lambda s: cli._memory_needed(10_000, s, len(ma.ARENA_ALLOCATORS), n_ids=5000, generate=False) <= 1 << 20  # noqa: E731
     assert fits(least) and not fits(least - 1)
     code, out, err = run(capsys, "compare", "--trace", str(path), "--no-progress", "--sample-every", str(least))
     assert code == 0 and err == ""
