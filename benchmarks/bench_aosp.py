@@ -4,9 +4,11 @@ Each trace (aosp:surfaceflinger, aosp:systemui: real Android allocation
 traces shipped with the package) is replayed bare (`replay_bare`, the
 allocator's operations only) through each allocator, and straight through
 glibc's malloc/free in a bare loop with no interface (`replay_libc`, the
-baseline), and through glibc behind the same engine (`system`).  Every
-allocator is reset before each run, untimed (the traces leave blocks live
-at their end).
+baseline), and through glibc behind the same engine (`system`).  Each
+trace is closed with the free of every block it leaves live, so that every
+run starts from an empty heap whose memory is already touched, as in the
+other scripts (a reset would give the pages back, and the next run would
+time their faults).
 
 The machine's speed drifts (shared cores, up to 2x within seconds), so each
 of --repeat rounds times every allocator right after a glibc bare-loop run:
@@ -19,7 +21,7 @@ GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.mxfast=0 (the
 script says which glibc it met).  "JW #4" and "peak heap" come from one
 measuring replay of each allocator.
 
-    python benchmarks/bench_aosp.py [--allocators tlsf,best-ao] [--repeat 7] [--json]
+    python benchmarks/bench_aosp.py [--allocators tlsf,best-ao] [--traces aosp:systemui] [--repeat 7] [--json]
 """
 from __future__ import annotations
 
@@ -42,10 +44,7 @@ def measure(trace: ma.Trace, names: list[str], repeat: int) -> dict:
     system = ma.System()
 
     def run(alloc):
-        def timed():
-            alloc.reset()
-            return R.replay_bare(trace, alloc)["nanoseconds"] / n
-        return timed
+        return lambda: R.replay_bare(trace, alloc)["nanoseconds"] / n
 
     runs = {name: run(alloc) for name, alloc in allocs.items()}
     runs["glibc engine"] = run(system)
@@ -53,13 +52,12 @@ def measure(trace: ma.Trace, names: list[str], repeat: int) -> dict:
                                          runs, repeat)
     rows = {}
     for name, alloc in allocs.items():
-        alloc.reset()
-        s = R.replay(trace, alloc, sample_every=0, progress=False).summary
+        alloc.close()
+        s = R.replay(trace, name, sample_every=0, progress=False, arena_size=1 << 32).summary
         rows[name] = {"ns": best[name], "x_glibc": best[name] / best["baseline"],
                       "paired_median": statistics.median(ratios[name]),
                       "paired_range": [min(ratios[name]), max(ratios[name])],
                       "target": TARGETS.get(name), "jw4": s["jw4"], "peak_heap": s["peak_heap"]}
-        alloc.close()
     system.close()
     return {"events": n, "glibc_bare_ns": best["baseline"], "glibc_engine_ns": best["glibc engine"],
             "allocators": rows}
@@ -69,12 +67,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--allocators", default="tlsf,best-ao")
     p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--traces", default=",".join(TRACES))
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     names = [n for n in args.allocators.split(",") if n]
     glibc = os.environ.get("GLIBC_TUNABLES", "")
     res = {"glibc_tunables": glibc,
-           "traces": {t: measure(ma.read_trace(t), names, args.repeat) for t in TRACES}}
+           "traces": {t: measure(_common.closed(ma.read_trace(t)), names, args.repeat)
+                      for t in args.traces.split(",")}}
     if args.json:
         print(json.dumps(res, indent=2))
         return
