@@ -43,8 +43,8 @@
  *
  * ==== Invariants (tlsf_check verifies every one) =============================
  *   T1  the blocks tile [0, heap): sizes multiples of 16, >= MIN_BLOCK; heap
- *       is a multiple of 16, prealloc <= heap <= arena_size <= peak_heap's
- *       arena, heap <= peak_heap;
+ *       is a multiple of 16 with prealloc <= heap <= arena_size and
+ *       heap <= peak_heap;
  *   T2  T_PREV of every block (and of the epilogue) equals the allocated
  *       state of the block before it (set for the first block);
  *   T3  every free block's footer equals its size;
@@ -58,9 +58,10 @@
  * ==== Costs ==================================================================
  * malloc, memalign, free and realloc: O(1) (a bounded number of bitmap and
  * list operations; realloc's move copies the block).  stats' largest_free
- * scans the highest non-empty class's list.  walk and check: O(blocks);
- * check sorts nothing (the walk is in address order) and binary-searches
- * each listed block among the free blocks it found.
+ * scans the highest non-empty class's list.  walk: O(blocks).  check:
+ * O(blocks + free blocks x log(free blocks)): the walk collects the free
+ * blocks' offsets in address order into one array (MA_ENOMEM when there
+ * is no memory for it), and every listed block is looked up there.
  */
 #include "ma_internal.h"
 

@@ -367,8 +367,9 @@ def test_bad_option_names_and_types():
         ma.TLSF(sl_bits=5.0)
     with ma.create("tlsf", sl_bits=3, trim=True) as a:
         assert (a.sl_bits, a.options["sl_bits"], a.options["trim"]) == (3, 3, True)
-    assert ma.TLSF().options == {"arena_size": 1 << 30, "growth": 4096, "prealloc": 0,
-                                 "trim": False, "sl_bits": 5}
+    defaults = {"arena_size": 1 << 30, "growth": 4096, "prealloc": 0, "trim": False, "sl_bits": 5}
+    assert ma.TLSF().options == defaults  # the class's defaults are C's and the registry's
+    assert {o.name: o.default for o in ma.REGISTRY["tlsf"].options} == defaults
 
 
 def test_bad_frees_raise_and_change_nothing():
