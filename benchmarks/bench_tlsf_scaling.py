@@ -11,13 +11,14 @@ glibc's bare loop (`replay_libc`) runs the same traces in the same rounds.
 
 The live blocks' memory grows with L (about 0.8 MB per 1,000 blocks), so
 from some L on every operation misses the caches, whatever the allocator:
-glibc's own time per operation shows how much.  "x glibc" divides
-TLSF's time by glibc's at the same L, which takes that cost out; the
-closing line gives the largest over the smallest of each column ("flat":
-the ratio the issue sets at 1.5 at most).  Run with
+glibc's own time per operation shows how much.  "x glibc" takes that cost
+out: at each L every allocator run follows a glibc run on the same trace
+(the machine's speed drifts within seconds; two adjacent runs share it),
+and the column is the median of those --repeat ratios; the times are each
+one's best run.  The closing line gives the largest over the smallest of
+each column ("flat": the issue sets 1.5 at most).  Run with
 GLIBC_TUNABLES=glibc.malloc.tcache_count=0:glibc.malloc.mxfast=0 to compare
-with glibc coalescing at once, as TLSF does.  Rounds are interleaved and
-each figure is the best of --repeat.
+with glibc coalescing at once, as TLSF does.
 
     python benchmarks/bench_tlsf_scaling.py [--live 1000,10000,100000,1000000] [--pairs 1000000]
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import _common  # first: it also keeps BLAS threads off the second core
 
 import memalloc_py as ma  # noqa: E402
@@ -45,33 +47,35 @@ def main():
     lives = [int(x) for x in args.live.split(",") if x]
     names = [n for n in args.allocators.split(",") if n]
 
-    allocs = {name: ma.create(name, arena_size=1 << 34) for name in names}
-    runs, events = {}, {}
+    res = {name: {} for name in [*names, "glibc"]}
+    ratio = {name: {} for name in names}
     for live in lives:
         steady = workloads.steady_state(live + args.pairs, live, seed=args.seed, free_all=False)
         trace, ramp = _common.closed(steady), _common.closed(steady[:live])
-        events[live] = len(trace) - len(ramp)
+        events = len(trace) - len(ramp)
+        allocs = {name: ma.create(name, arena_size=1 << 34) for name in names}
 
         def bare(alloc, t):
             return R.replay_bare(t, alloc)["nanoseconds"]
 
-        for name, alloc in allocs.items():
-            runs[name, live] = (lambda a=alloc, t=trace, r=ramp: bare(a, t) - bare(a, r))
-        runs["glibc", live] = (lambda t=trace, r=ramp: R.replay_libc(t)["nanoseconds"]
-                               - R.replay_libc(r)["nanoseconds"])
-    best = _common.interleaved_best(runs, args.repeat)
-    for alloc in allocs.values():
-        alloc.close()
-
-    res = {name: {live: best[name, live] / events[live] for live in lives} for name in [*names, "glibc"]}
-    ratio = {name: {live: res[name][live] / res["glibc"][live] for live in lives} for name in names}
+        runs = {name: (lambda a=alloc: (bare(a, trace) - bare(a, ramp)) / events)
+                for name, alloc in allocs.items()}
+        best, ratios = _common.paired_rounds(
+            lambda: (R.replay_libc(trace)["nanoseconds"] - R.replay_libc(ramp)["nanoseconds"]) / events,
+            runs, args.repeat)
+        for alloc in allocs.values():
+            alloc.close()
+        res["glibc"][live] = best["baseline"]
+        for name in names:
+            res[name][live] = best[name]
+            ratio[name][live] = statistics.median(ratios[name])
     if args.json:
         print(json.dumps({"ns_per_op": res, "x_glibc": ratio,
                           "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")}, indent=2))
         return
     glibc = os.environ.get("GLIBC_TUNABLES", "")
     print(f"steady state, {args.pairs:,} malloc+free pairs timed per live count; glibc "
-          f"{'with GLIBC_TUNABLES=' + glibc if glibc else 'as shipped'}; best of {args.repeat} rounds")
+          f"{'with GLIBC_TUNABLES=' + glibc if glibc else 'as shipped'}; {args.repeat} paired rounds")
     head = f"{'live blocks':>12} {'glibc ns/op':>12}"
     for name in names:
         head += f" {name + ' ns/op':>14} {'x glibc':>8}"
