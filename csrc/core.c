@@ -758,11 +758,11 @@ static int xcheck_block(const ma_block *b, void *p)
                         (unsigned long long)b->address);
         return 1;
     }
-    /* The usable bytes may pass the block's end (TLSF's 8-byte tags). */
+    /* The payload is the allocator's to define (a boundary-tag block's runs
+     * 8 bytes past its end): its usable size must hold the request. */
     uint64_t usable = 0;
-    if (b->address < b->offset ||
-        x->a->ops->usable_size(x->a, b->address, &usable) != MA_OK ||
-        e->requested > usable) {
+    ma_status st = x->a->ops->usable_size(x->a, b->address, &usable);
+    if (st != MA_OK || b->address < b->offset || e->requested > usable) {
         x->st = ma_fail(x->a, MA_ECORRUPT,
                         "block at 0x%llx (%llu bytes) is smaller than the "
                         "%llu bytes requested",

@@ -148,9 +148,10 @@ class AllocatorMachine(RuleBasedStateMachine):
 
     max_size: int = 4096
     max_alignment: int = 1024
-    #: How far a block's usable bytes may reach into the block after it
-    #: (8 where a free block's footer is the first word of its successor).
-    tail_overlap: int = 0
+    #: How far a block's usable bytes may reach past its end: 8 for a
+    #: boundary-tag layout like glibc's (the next block's first word is the
+    #: payload's last while the block is allocated), else 0.
+    payload_reach: int = 0
 
     addresses = Bundle("addresses")
 
@@ -313,7 +314,8 @@ class AllocatorMachine(RuleBasedStateMachine):
             self._assert_aligned(b.address, model_block.alignment)
             usable = self.allocator.usable_size(b.address)
             assert usable >= model_block.requested, "usable_size below the request"
-            assert b.address + usable <= b.offset + b.size + self.tail_overlap, "usable bytes pass the block"
+            assert b.address + usable <= b.offset + b.size + self.payload_reach, (
+                "usable bytes pass the block")
             got = self.allocator.read(b.address, model_block.requested)
             assert got == model_block.data, f"contents of {b.address:#x} were overwritten"
             self.block_invariant(b, model_block)
@@ -379,7 +381,7 @@ class _TlsfRules:
     adjacent, free statistics that agree with the walk."""
 
     allocator: Allocator
-    tail_overlap = 8
+    payload_reach = 8
 
     def heap_invariant(self, blocks: Blocks) -> None:
         arr = blocks.array
