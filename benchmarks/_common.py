@@ -51,3 +51,22 @@ def paired_rounds(baseline, runs, repeat, unpaired=None):
             best[key] = min(best[key], t)
             ratios[key].append(t / b)
     return best, ratios
+
+
+def closed(trace):
+    """`trace` followed by the free of every id it leaves live, so that
+    replaying it again on the same allocator starts from an empty heap
+    whose memory is already touched (no reset, no page faults timed)."""
+    import numpy as np
+    from memalloc_py.trace import FREE, REALLOC, Trace
+
+    op, ids, size = trace.op, trace.id, trace.size
+    uniq, first_from_end = np.unique(ids[::-1], return_index=True)
+    last = len(ids) - 1 - first_from_end
+    ended = (op[last] == FREE) | ((op[last] == REALLOC) & (size[last] == 0))
+    live = uniq[~ended]
+    n = len(live)
+    return Trace(np.concatenate([op, np.full(n, FREE, dtype=op.dtype)]), np.concatenate([ids, live]),
+                 np.concatenate([size, np.zeros(n, dtype=size.dtype)]),
+                 np.concatenate([trace.arg, np.zeros(n, dtype=trace.arg.dtype)]),
+                 n_ids=trace.n_ids, meta={**trace.meta, "name": f"{trace.meta.get('name', 'trace')}, closed"})

@@ -15,7 +15,7 @@ is measured in the machine's fast moments alike.  "paired" is the median,
 and "range" the spread, of the ratios of each allocator run to the glibc
 run just before it: how far a single run's ratio can be trusted.  "target"
 is issue #3's: no free-list policy over 2x glibc, best-ao within 1.2x (and
-issue #18's: zones at most 1.0x); "met" compares "x glibc engine" with it.
+issue #18's: zones at most 1.0x, tlsf within 1.2x); "met" compares "x glibc engine" with it.
 
     python benchmarks/bench_freelist.py [--mallocs 1000000] [--live 100000] [--only best-ao,first-ao]
 """
@@ -34,8 +34,8 @@ from memalloc_py import workloads  # noqa: E402
 def target_of(name: str) -> float | None:
     """The speed target for an allocator, as a multiple of glibc's time:
     issue #3's 1.2 for best-ao and 2 for every other free-list policy,
-    issue #18's 1.0 for zones, none for buddy."""
-    return {"buddy": None, "best-ao": 1.2, "zones": 1.0}.get(name, 2.0)
+    issue #18's 1.0 for zones and 1.2 for tlsf, none for buddy."""
+    return {"buddy": None, "best-ao": 1.2, "tlsf": 1.2, "zones": 1.0}.get(name, 2.0)
 
 
 def main():

@@ -212,6 +212,46 @@ ma_status ma_zones_list(ma_allocator *a, ma_zone_info *out, uint64_t capacity,
  * `capacity`); *count receives their number. */
 ma_status ma_zones_classes(ma_allocator *a, uint64_t *sizes, uint64_t capacity,
                            uint64_t *count);
+/* TLSF's options: start from ma_tlsf_config_default() (the defaults below)
+ * and change fields. */
+typedef struct ma_tlsf_config {
+    uint64_t arena_size; /* address space reserved: a multiple of 16 from
+                            4 KiB to 32 GiB (default 1 GiB) */
+    uint64_t growth;     /* heap growth step: a multiple of 16 from 16 to
+                            arena_size (default 4096) */
+    uint64_t prealloc;   /* heap bytes taken at creation: 0, or a multiple of
+                            16 from 32 to arena_size (default 0) */
+    int trim;            /* 1: give the heap's free top back; 0: keep it
+                            (default 0) */
+    uint64_t sl_bits;    /* 2^sl_bits second-level classes per power of two,
+                            1 to 6 (default 5) */
+} ma_tlsf_config;
+
+/* A config holding every default. */
+ma_tlsf_config ma_tlsf_config_default(void);
+
+/*
+ * TLSF, two-level segregated fit (Masmano et al.): size classes by power of
+ * two, each split into 2^sl_bits, found through two levels of bitmaps; a
+ * request takes the head of the first non-empty class at or above its size
+ * rounded up to a class (every block there fits), in O(1).  Boundary tags
+ * of 8 bytes as in glibc: an address is its block's offset + 16 and
+ * usable_size is the block's size - 8; a request of n bytes takes a block of
+ * max(32, round_up(n + 8, 16)).  Coalescing is immediate; the heap grows
+ * like the free list's.  memalign meets alignments up to arena_size / 2 as
+ * the free list does.  csrc/tlsf.c documents the mapping and invariants.
+ */
+ma_status ma_tlsf_create(const ma_tlsf_config *config, ma_allocator **out);
+
+/*
+ * TLSF's mapping, for tests: the class (*fl, *sl) of a block of `size`
+ * bytes (a multiple of 16 from 32 to 32 GiB) under sl_bits (1 to 6).
+ * search 0: the class a free block of that size is listed in; search 1:
+ * the class a search for a block of that size starts from (the size rounded
+ * up to a class).  MA_EINVAL for a value out of range.
+ */
+ma_status ma_tlsf_mapping(unsigned sl_bits, uint64_t size, int search,
+                          unsigned *fl, unsigned *sl);
 
 /*
  * The C library's malloc behind the same interface (the speed baseline).
@@ -246,7 +286,7 @@ typedef enum ma_option_type {
 typedef struct ma_registry_info {
     const char *name;        /* "best-ao" */
     const char *aliases;     /* comma-separated other names ("best"), or "" */
-    const char *family;      /* "buddy", "free-list", "zones", "system":
+    const char *family;      /* "buddy", "free-list", "zones", "tlsf", "system":
                                 code behind it */
     const char *description; /* one line */
     size_t n_options;        /* hidden options included */

@@ -142,6 +142,36 @@ static ma_status create_zones(const entry_def *e, const uint64_t *v,
     return ma_zones_create(v[0], v[1], v[2], (int)v[3], out); /* v[3]: 0 or 1 */
 }
 
+/* ---- TLSF ----------------------------------------------------------------------- */
+
+/* In the order create_tlsf reads them; the first four as the free list's. */
+static const option_def tlsf_options[] = {
+    {"arena_size", MA_OPT_SIZE, "1G", GIB, 4 * KIB, 32 * GIB,
+     "address space reserved: a multiple of 16 from 4 KiB to 32 GiB", 0},
+    {"growth", MA_OPT_SIZE, "4K", 4 * KIB, 16, 32 * GIB,
+     "heap growth step: a multiple of 16 from 16 bytes to the arena size", 0},
+    {"prealloc", MA_OPT_SIZE, "0", 0, 0, 32 * GIB,
+     "heap bytes taken at creation: 0, or a multiple of 16 from 32 bytes to "
+     "the arena size", 0},
+    {"trim", MA_OPT_BOOLEAN, "0", 0, 0, 1,
+     "1: give the heap's free top back (never below prealloc)", 0},
+    {"sl_bits", MA_OPT_INTEGER, "5", 5, 1, 6,
+     "2^sl_bits second-level size classes per power of two: 1 to 6", 0},
+};
+
+static ma_status create_tlsf(const entry_def *e, const uint64_t *v,
+                             ma_allocator **out)
+{
+    (void)e;
+    ma_tlsf_config c = ma_tlsf_config_default();
+    c.arena_size = v[0];
+    c.growth = v[1];
+    c.prealloc = v[2];
+    c.trim = (int)v[3]; /* a boolean: 0 or 1 */
+    c.sl_bits = v[4];
+    return ma_tlsf_create(&c, out);
+}
+
 /* ---- system ----------------------------------------------------------------- */
 
 static ma_status create_system(const entry_def *e, const uint64_t *v,
@@ -206,6 +236,10 @@ static const entry_def entries[] = {
      "regions (the 42 malloc)",
      zones_options, sizeof zones_options / sizeof zones_options[0],
      create_zones, {0, 0}},
+    {"tlsf", "", "tlsf",
+     "two-level segregated fit: a good fit in O(1) through two bitmap levels",
+     tlsf_options, sizeof tlsf_options / sizeof tlsf_options[0], create_tlsf,
+     {0, 0}},
     {"system", "", "system",
      "the C library's malloc (no arena, cannot be walked): the speed baseline",
      NULL, 0, create_system, {0, 0}},
@@ -218,6 +252,8 @@ _Static_assert(sizeof buddy_options / sizeof buddy_options[0] <= MAX_OPTIONS,
 _Static_assert(sizeof freelist_options / sizeof freelist_options[0] <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 _Static_assert(sizeof zones_options / sizeof zones_options[0] <= MAX_OPTIONS,
+               "raise MAX_OPTIONS");
+_Static_assert(sizeof tlsf_options / sizeof tlsf_options[0] <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 
 size_t ma_registry_count(void) { return N_ENTRIES; }

@@ -56,7 +56,7 @@ from ._core import (
 )
 from . import importers, workloads
 from .allocators import (
-    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, Buddy, FreeList, System, create,
+    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, TLSF, Buddy, FreeList, System, create,
 )
 from .allocators import ZONE_DTYPE, Zones
 
@@ -106,6 +106,7 @@ __all__ = [
     "Zones",
     "sweep",
     "sweeping",
+    "TLSF",
     "create",
     "compare",
     "importers",

@@ -11,7 +11,7 @@ import numpy as np
 from ._core import Allocator, AllocatorError, _count
 from ._native import ffi, lib
 
-__all__ = ["Buddy", "FreeList", "System", "Zones", "ZONE_DTYPE", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
+__all__ = ["Buddy", "FreeList", "TLSF", "System", "Zones", "ZONE_DTYPE", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
            "REGISTRY", "AllocatorInfo", "OptionInfo", "create", "info", "accepted_options"]
 
 
@@ -237,6 +237,81 @@ class FreeList(Allocator):
         self.min_block = int(self.options["min_block"])
 
 
+# The C core's defaults (ma_tlsf_config_default), TLSF's own.
+_TLSF_DEFAULT = lib.ma_tlsf_config_default()
+
+
+class TLSF(Allocator):
+    """Two-level segregated fit (Masmano et al.): a good fit in O(1).
+
+    Free blocks sit in size classes: one level per power of two, each split
+    into ``2 ** sl_bits`` classes (``sl_bits`` from 1 to 6, default 5), with
+    a bitmap per level.  A request takes the most recently freed block of
+    the first non-empty class at or above its size rounded up to a class, so
+    every block it could take fits (:meth:`mapping` gives the classes).
+
+    Each block has an 8-byte size word before its payload, as in glibc: the
+    address is the block's offset + 16 and ``usable_size`` is the block size
+    minus 8 (the payload reaches into the first word of the next block, where
+    a free block keeps its footer).  A request of n bytes takes a block of
+    ``max(32, round_up(n + 8, 16))`` bytes; a block is split when the rest can
+    hold 32 bytes.  Coalescing is immediate.  The heap grows at the top of the
+    arena like the free list's: ``arena_size`` (a multiple of 16 from 4 KiB to
+    32 GiB), ``growth`` (a multiple of 16 from 16 to ``arena_size``),
+    ``prealloc`` (0, or a multiple of 16 from 32 to ``arena_size``) and
+    ``trim`` mean what they mean for :class:`FreeList`.  ``memalign`` looks
+    for a block of size + alignment + 32 and frees the leading fragment;
+    alignments up to ``arena_size / 2`` can succeed.  A value out of range
+    raises ValueError naming the parameter, the value and the allowed range
+    (the C core's own check); a non-integer TypeError.
+    """
+
+    def __init__(
+        self,
+        arena_size: int = int(_TLSF_DEFAULT.arena_size),
+        growth: int = int(_TLSF_DEFAULT.growth),
+        prealloc: int = int(_TLSF_DEFAULT.prealloc),
+        trim: bool = bool(_TLSF_DEFAULT.trim),
+        sl_bits: int = int(_TLSF_DEFAULT.sl_bits),
+    ):
+        if not isinstance(trim, bool):
+            raise TypeError(f"trim must be True or False, not {type(trim).__name__}")
+        cfg = ffi.new("ma_tlsf_config *")
+        cfg.arena_size = arena_size = _option(arena_size, "arena_size")
+        cfg.growth = growth = _option(growth, "growth")
+        cfg.prealloc = prealloc = _option(prealloc, "prealloc")
+        cfg.trim = int(trim)
+        cfg.sl_bits = sl_bits = _option(sl_bits, "sl_bits")
+        super().__init__(
+            lambda out: lib.ma_tlsf_create(cfg, out),
+            {"arena_size": arena_size, "growth": growth, "prealloc": prealloc,
+             "trim": trim, "sl_bits": sl_bits},
+        )
+        self.sl_bits = sl_bits
+
+    def _registered(self) -> None:
+        """Attributes of an instance made by :func:`create`."""
+        self.sl_bits = int(self.options["sl_bits"])
+
+    @staticmethod
+    def mapping(size: int, sl_bits: int = int(_TLSF_DEFAULT.sl_bits),
+                search: bool = False) -> tuple[int, int]:
+        """The class ``(fl, sl)`` of a block of ``size`` bytes (a multiple of
+        16 from 32 to 32 GiB): where a free block of that size is listed, or
+        with ``search=True`` where a search for one starts (the size rounded
+        up to a class).  ValueError for a value out of range."""
+        size = _option(size, "size")
+        sl_bits = _option(sl_bits, "sl_bits")
+        if not isinstance(search, bool):
+            raise TypeError(f"search must be True or False, not {type(search).__name__}")
+        fl, sl = ffi.new("unsigned *"), ffi.new("unsigned *")
+        # C takes an unsigned: a larger value is out of range there too.
+        if lib.ma_tlsf_mapping(min(sl_bits, 0xFFFFFFFF), size, int(search), fl, sl) != lib.MA_OK:
+            message = ffi.string(lib.ma_thread_error()).decode()
+            raise ValueError(message.replace("got 4294967295", f"got {sl_bits}"))
+        return int(fl[0]), int(sl[0])
+
+
 class System(Allocator):
     """The C library's malloc behind the common interface: the speed baseline.
 
@@ -374,7 +449,7 @@ class Zones(Allocator):
 
 #: The Python class of each family of the C registry (the code behind a name).
 _FAMILY_CLASSES: dict[str, type[Allocator]] = {"buddy": Buddy, "free-list": FreeList, "zones": Zones,
-                                               "system": System}
+                                               "tlsf": TLSF, "system": System}
 
 REGISTRY: dict[str, AllocatorInfo] = _read_registry()
 

@@ -422,12 +422,38 @@ class _ZonesRules:
         sizes = arr["size"][~arr["allocated"]]
         assert (s.free_blocks, s.free_bytes) == (len(sizes), int(sizes.sum())), "free blocks disagree"
         assert s.largest_free == int(sizes.max(initial=0)), "largest_free disagrees with the walk"
+class _TlsfRules:
+    """TLSF: an 8-byte size word (usable_size is the block size - 8, reaching
+    8 bytes into the next block), the smallest block that serves the request
+    (plus an unsplittable remainder below 32 bytes), no two free blocks
+    adjacent, free statistics that agree with the walk."""
+
+    allocator: Allocator
+    payload_reach = 8
+
+    def heap_invariant(self, blocks: Blocks) -> None:
+        arr = blocks.array
+        free = ~arr["allocated"]
+        assert not (free[1:] & free[:-1]).any(), "two free blocks are adjacent"
+        assert (arr["size"] >= 32).all() and not (arr["size"] % 16).any(), "a block size below 32 or not of 16"
+        s, sizes = self.allocator.stats(), arr["size"][free]
+        assert (s.free_blocks, s.free_bytes) == (len(sizes), int(sizes.sum())), "free stats disagree with the walk"
+        assert s.largest_free == (int(sizes.max()) if len(sizes) else 0), "largest_free disagrees with the walk"
+
+    def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
+        want = max(32, -(-(model_block.requested + 8) // 16) * 16)
+        assert block.address == block.offset + 16, "the payload is not at offset + 16"
+        assert self.allocator.usable_size(block.address) == block.size - 8, "usable_size is not size - 8"
+        assert 0 <= block.size - want < 32, (
+            f"block at {block.offset:#x} is {block.size} bytes for a request of "
+            f"{model_block.requested} (expected {want} + less than 32)")
 
 
 #: The allocator-specific rules, by the registry's family of the allocator
 #: (``memalloc_py.REGISTRY[name].family``): the one place where a machine's
 #: checks depend on which allocator it drives.
-FAMILY_RULES: dict[str, type] = {"buddy": _BuddyRules, "free-list": _FreeListRules, "zones": _ZonesRules}
+FAMILY_RULES: dict[str, type] = {"buddy": _BuddyRules, "free-list": _FreeListRules, "zones": _ZonesRules,
+                                 "tlsf": _TlsfRules}
 
 
 def machine_options(name: str) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def snapshot(a):
 def test_allocators_are_listed_and_created_by_name():
     assert "buddy" in ma.ALLOCATORS and "system" in ma.ALLOCATORS
     assert set(ma.ARENA_ALLOCATORS) == set(ma.ALLOCATORS) - {"system"} - set(ma.ALIASES)
-    assert len(ma.ARENA_ALLOCATORS) == 14  # buddy, twelve free-list policies, zones
+    assert len(ma.ARENA_ALLOCATORS) == 15  # buddy, twelve free-list policies, zones, tlsf
     for name in ma.ALLOCATORS:
         if name == "system":
             continue

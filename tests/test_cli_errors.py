@@ -265,7 +265,8 @@ def test_events_beyond_the_memory_are_refused_before_allocating(capsys, monkeypa
     assert generated == []
     # The limit it names is one that the estimate accepts.
     limit = int(err.split("at most ")[1].split()[0].replace(",", ""))
-    assert cli._memory_needed(limit, 1000, 13) <= 1 << 30 < cli._memory_needed(limit * 2, 1000, 13)
+    assert cli._memory_needed(limit, 1000, len(ma.ARENA_ALLOCATORS)) <= 1 << 30 < cli._memory_needed(
+        limit * 2, 1000, len(ma.ARENA_ALLOCATORS))
 
 
 def test_samples_kept_for_every_allocator_count_towards_the_memory(capsys, monkeypatch, tmp_path):

@@ -15,11 +15,11 @@ POLICIES = [f"{fit}-{order}" for fit in ("best", "first", "next", "worst") for o
 
 
 def test_the_names_come_from_the_registry():
-    assert list(REGISTRY) == ["buddy", *POLICIES, "zones", "system"]
-    assert ma.ALLOCATORS == ("buddy", *POLICIES, "zones", "system", "best", "first", "next", "worst")
+    assert list(REGISTRY) == ["buddy", *POLICIES, "zones", "tlsf", "system"]
+    assert ma.ALLOCATORS == ("buddy", *POLICIES, "zones", "tlsf", "system", "best", "first", "next", "worst")
     assert ma.ALIASES == {"best": "best-ao", "first": "first-ao", "next": "next-ao", "worst": "worst-ao"}
-    assert ma.ARENA_ALLOCATORS == ("buddy", *POLICIES, "zones")
-    assert {e.family for e in REGISTRY.values()} == {"buddy", "free-list", "zones", "system"}
+    assert ma.ARENA_ALLOCATORS == ("buddy", *POLICIES, "zones", "tlsf")
+    assert {e.family for e in REGISTRY.values()} == {"buddy", "free-list", "zones", "tlsf", "system"}
     assert all(e.description for e in REGISTRY.values())
     assert lib.ma_registry_count() == len(REGISTRY)
 
@@ -118,7 +118,8 @@ def test_cli_defaults_and_rules_come_from_the_registry():
     rules = cli._family_rules("arena_size")
     assert rules["free-list"] == ("the free-list policies take", "a multiple of 16 from 4 KiB to 32 GiB")
     assert rules["buddy"][0] == "buddy takes"
-    assert set(cli._family_rules("growth")) == {"free-list"}
+    assert set(cli._family_rules("growth")) == {"free-list", "tlsf"}
+    assert rules["tlsf"] == ("tlsf takes", "a multiple of 16 from 4 KiB to 32 GiB")
 
 
 def test_machine_for_takes_a_registered_name_and_its_family_rules():

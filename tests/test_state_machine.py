@@ -31,3 +31,8 @@ Test_best_lifo_renumbering = _machine("best-lifo", _stamp_limit=300)
 Test_worst_fifo_renumbering = _machine("worst-fifo", _stamp_limit=250)
 Test_next_fifo_compaction = _machine("next-fifo", _stamp_limit=200)
 Test_first_lifo_compaction = _machine("first-lifo", _stamp_limit=150)
+# TLSF: trimming with preallocation, a small growth step, the coarsest and
+# the finest second level.
+Test_tlsf_trim = _machine("tlsf", trim=True, prealloc=8192)
+Test_tlsf_small_steps_sl1 = _machine("tlsf", growth=16, sl_bits=1)
+Test_tlsf_sl6 = _machine("tlsf", sl_bits=6)

@@ -939,6 +939,52 @@ static void test_fork_handlers(void)
     ma_destroy(a);
 }
 
+/* ---- #18: TLSF ---------------------------------------------------------------- */
+
+/* Scribbles on a TLSF heap that check must name; the mapping's ranges. */
+static void test_tlsf_corruption_detected(void)
+{
+    ma_tlsf_config c = ma_tlsf_config_default();
+    c.arena_size = 1 << 16;
+    static const struct {
+        uint64_t off, value;
+        const char *words;
+    } scribbles[] = {
+        {112, 48, "footer"}, /* the free block's footer */
+        {16, UINT64_C(0xffffffff00000005), "not a free block"}, /* next: 80 */
+        {16, UINT64_C(0x00000005ffffffff), "back link"},        /* prev: 80 */
+        {8, 48 | 2, "footer"},                     /* its size word: 48 */
+        {120, 112 | 1 | 2, "previous-allocated"}, /* the next block's bit */
+    };
+    for (size_t k = 0; k < sizeof scribbles / sizeof scribbles[0]; k++) {
+        ma_allocator *a = NULL;
+        EXPECT(ma_tlsf_create(&c, &a) == MA_OK);
+        uint64_t p = must_malloc(a, 100), q = must_malloc(a, 100);
+        EXPECT(p == 16 && q == 128); /* blocks of 112 bytes at 0 and 112 */
+        must_malloc(a, 100);
+        EXPECT(ma_free(a, p) == MA_OK);
+        EXPECT(ma_check(a) == MA_OK);
+        memcpy((unsigned char *)ma_arena_base(a) + scribbles[k].off,
+               &scribbles[k].value, 8);
+        EXPECT(ma_check(a) == MA_ECORRUPT);
+        EXPECT(strstr(ma_last_error(a), scribbles[k].words) != NULL);
+        if (!strstr(ma_last_error(a), scribbles[k].words))
+            fprintf(stderr, "scribble %zu: %s\n", k, ma_last_error(a));
+        ma_destroy(a);
+    }
+    unsigned fl = 99, sl = 99;
+    EXPECT(ma_tlsf_mapping(5, 1040, 1, &fl, &sl) == MA_OK && fl == 2 && sl == 1);
+    EXPECT(ma_tlsf_mapping(5, UINT64_C(1) << 35, 0, &fl, &sl) == MA_OK &&
+           fl == 27 && sl == 0);
+    EXPECT(ma_tlsf_mapping(0, 32, 0, &fl, &sl) == MA_EINVAL && said("sl_bits"));
+    EXPECT(ma_tlsf_mapping(7, 32, 0, &fl, &sl) == MA_EINVAL && said("sl_bits"));
+    EXPECT(ma_tlsf_mapping(5, 16, 0, &fl, &sl) == MA_EINVAL && said("size"));
+    EXPECT(ma_tlsf_mapping(5, 40, 0, &fl, &sl) == MA_EINVAL && said("size"));
+    EXPECT(ma_tlsf_mapping(5, (UINT64_C(1) << 35) + 16, 0, &fl, &sl) == MA_EINVAL);
+    EXPECT(ma_tlsf_mapping(5, 32, 0, NULL, &sl) == MA_EINVAL);
+    EXPECT(ma_tlsf_create(NULL, NULL) == MA_EINVAL);
+}
+
 /* ---- #15: the registry ------------------------------------------------------ */
 
 /* Whether the calling thread's last failure message is exactly `text`. */
@@ -997,11 +1043,11 @@ static int option_index(size_t i, const char *name)
 static void test_registry(void)
 {
     size_t n = ma_registry_count();
-    EXPECT(n == 15); /* buddy, twelve free-list policies, zones, system */
+    EXPECT(n == 16); /* buddy, twelve free-list policies, zones, tlsf, system */
     const char *names[] = {"buddy", "best-ao", "best-lifo", "best-fifo",
                            "first-ao", "first-lifo", "first-fifo", "next-ao",
                            "next-lifo", "next-fifo", "worst-ao", "worst-lifo",
-                           "worst-fifo", "zones", "system"};
+                           "worst-fifo", "zones", "tlsf", "system"};
     char text[128];
     for (size_t i = 0; i < n && i < 15; i++) {
         ma_registry_info e;
@@ -1121,15 +1167,15 @@ static void test_registry(void)
         {"nope", NULL, "unknown allocator 'nope'; choose one of: buddy, best-ao, "
          "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
          "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
-         "worst-fifo, zones, system"},
+         "worst-fifo, zones, tlsf, system"},
         {"", NULL, "unknown allocator ''; choose one of: buddy, best-ao, "
          "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
          "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
-         "worst-fifo, zones, system"},
+         "worst-fifo, zones, tlsf, system"},
         {"BUDDY", "", "unknown allocator 'BUDDY'; choose one of: buddy, best-ao, "
          "best, best-lifo, best-fifo, first-ao, first, first-lifo, first-fifo, "
          "next-ao, next, next-lifo, next-fifo, worst-ao, worst, worst-lifo, "
-         "worst-fifo, zones, system"},
+         "worst-fifo, zones, tlsf, system"},
         {"buddy", "growth=4096",
          "unknown option 'growth' for allocator 'buddy' (its options: "
          "arena_size, min_block)"},
@@ -1257,6 +1303,18 @@ int main(int argc, char **argv)
     for (int mode = MA_ZONES_FINE; mode <= MA_ZONES_POW2; mode++) {
         EXPECT(ma_zones_create(1 << 22, 64, 2048, mode, &a) == MA_OK);
         fuzz(a, iterations / 4, 9000);
+        ma_destroy(a);
+    }
+    test_tlsf_corruption_detected();
+    for (unsigned k = 1; k <= 6; k++) {
+        ma_tlsf_config tc = ma_tlsf_config_default();
+        tc.arena_size = 1 << 18;
+        tc.sl_bits = k;
+        tc.trim = k % 2;
+        tc.prealloc = k % 3 ? 0 : 8192;
+        tc.growth = k == 1 ? 16 : 4096;
+        EXPECT(ma_tlsf_create(&tc, &a) == MA_OK);
+        fuzz(a, iterations / 8, 4096);
         ma_destroy(a);
     }
 
