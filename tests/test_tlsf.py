@@ -332,9 +332,9 @@ def test_dump_of_a_tlsf_heap():
             "like the program break), peak 4096 B",
             "live: 2 blocks, 140 B requested in 160 B allocated",
             "free: 2 blocks, 3936 B, all inside the heap",
-            "  0x0000 - 0x0070 :        112 B  allocated  at 0x0010  (100 requested)",
+            "  0x0000 - 0x0070 :        112 B  allocated  at 0x0010  (100 requested, 104 usable)",
             "  0x0070 - 0x0090 :         32 B  free",
-            "  0x0090 - 0x00c0 :         48 B  allocated  at 0x00a0  (40 requested)",
+            "  0x0090 - 0x00c0 :         48 B  allocated  at 0x00a0  (40 requested, 40 usable)",
             "  0x00c0 - 0x1000 :       3904 B  free",
         ]
         a.free(p)
