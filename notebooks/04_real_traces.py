@@ -618,18 +618,24 @@ assert checked["holds"].all(), checked[~checked["holds"]]
 # in an order that looks meaningful. Replay the same trace with the request sizes
 # multiplied by 8, 9, ..., 24 instead of 16 (4 KiB steps, headers counted: this is
 # about the heap the allocator actually reaches) and compare their peak heaps.
+#
+# `ma.sweep` runs these 68 replays as one grid (allocators × size scales) and
+# returns a row per replay with every summary measure. It runs them here one after
+# the other (`executor="serial"`: at smoke size a process pool's start-up costs more
+# than it saves), where `executor=None` would spread them over every core and
+# `executor=` a Dask client over a cluster, for grids far larger than this one
+# (`docs/sweep.md`).
 
 # %%
 SWEEP = GOOD
+SWEEP_EXECUTOR = "serial"
 sweep_trace = traces["surfaceflinger"]
-sweep_rows = []
-for scale in SWEEP_SCALES:
-    frame = ma.compare(sweep_trace, SWEEP, size_scale=scale, sample_every=0,
-                       arena_size=ARENA, growth=4096)
-    for name in SWEEP:
-        sweep_rows.append({"scale": scale, "allocator": name, "peak_heap": int(frame.loc[name, "peak_heap"]),
-                           "jw4": frame.loc[name, "jw4"]})
-sweep = pd.DataFrame(sweep_rows)
+scale_runs = ma.sweep({"surfaceflinger": sweep_trace}, SWEEP, executor=SWEEP_EXECUTOR, progress=False,
+                      grid={"arena_size": ARENA, "growth": 4096, "size_scale": list(SWEEP_SCALES)})
+assert (scale_runs["error"] == "").all(), scale_runs[scale_runs["error"] != ""]
+sweep = (scale_runs.rename(columns={"size_scale": "scale"})[["scale", "allocator", "peak_heap", "jw4"]]
+         .astype({"scale": "int64", "peak_heap": "int64"})
+         .sort_values("scale", kind="stable", ignore_index=True))   # scale by scale, SWEEP's order within
 
 
 def ranking(group: pd.DataFrame) -> str:
@@ -817,7 +823,8 @@ for heap in (*before.values(), *after.values()):
 # smaller, so that each block is exactly 16 times the program's request, as an
 # allocator without headers would have it (requests of 0 and 1 bytes keep the
 # 32-byte minimum block): the heap is then header-free by construction, but the
-# blocks land elsewhere.
+# blocks land elsewhere. One sweep replays both Android traces, so changed, through
+# the twelve free-list policies.
 
 # %%
 def without_headers(trace: ma.Trace) -> ma.Trace:
@@ -832,16 +839,12 @@ def without_headers(trace: ma.Trace) -> ma.Trace:
     return ma.Trace(op, trace.id, size, arg, n_ids=trace.n_ids, meta=trace.meta)
 
 
-headerless = []
-for name in TRACES:
-    trace = traces[name]
-    frame = ma.compare(without_headers(trace), FREE_LIST, size_scale=1, sample_every=0,
-                       arena_size=ARENA, growth=4096)
-    true_max_live = SCALE * trace.summary()["max_live_bytes"]
-    for allocator in FREE_LIST:
-        headerless.append({"trace": name, "allocator": allocator,
-                           "header-free replay": frame.loc[allocator, "peak_heap"] / true_max_live - 1})
-headerless = pd.DataFrame(headerless).pivot(index="allocator", columns="trace", values="header-free replay")
+free_runs = ma.sweep({name: without_headers(traces[name]) for name in TRACES}, FREE_LIST,
+                     grid={"arena_size": ARENA, "growth": 4096}, executor=SWEEP_EXECUTOR, progress=False)
+assert (free_runs["error"] == "").all(), free_runs[free_runs["error"] != ""]
+true_max_live = {name: SCALE * traces[name].summary()["max_live_bytes"] for name in TRACES}
+free_runs["header-free replay"] = free_runs["peak_heap"].astype("int64") / free_runs["trace"].map(true_max_live) - 1
+headerless = free_runs.pivot(index="allocator", columns="trace", values="header-free replay")
 compare_headers = pd.concat({"headers subtracted": table4.xs("no hdr", axis=1, level=1)[list(TRACES)].loc[FREE_LIST],
                              "header-free replay": 100 * headerless.loc[FREE_LIST]}, axis=1).round(2)
 compare_headers
