@@ -511,11 +511,14 @@ def create(name: str, **options: Any) -> Allocator:
     if lib.ma_registry_parse(entry.name.encode(), text, ffi.NULL, values, len(entry.options)) != lib.MA_OK:
         raise ValueError(ffi.string(lib.ma_thread_error()).decode())
     given = {o.name: o.value(int(values[j])) for j, o in enumerate(entry.options) if not o.hidden}
-    cls = _FAMILY_CLASSES[entry.family]
+    # A family with no class of its own (a new allocator that needs no
+    # Python methods beyond the interface) is a plain Allocator.
+    cls = _FAMILY_CLASSES.get(entry.family, Allocator)
     obj: Any = cls.__new__(cls)  # each family's class adds its attributes in _registered
     c_name = entry.name.encode()
     Allocator.__init__(obj, lambda out: lib.ma_create(c_name, text, out), given)
-    obj._registered()
+    if cls is not Allocator:
+        obj._registered()
     return obj
 
 

@@ -145,3 +145,18 @@ def test_ma_create_from_python_directly():
     assert lib.ma_create(b"buddy", b"arena_size=1M,", out) == lib.MA_EINVAL
     assert ffi.string(lib.ma_thread_error()) == (
         b"options 'arena_size=1M,': an empty option at character 15 (a stray comma?)")
+
+
+def test_a_family_without_a_python_class_is_a_plain_allocator(monkeypatch):
+    # A new registry entry needs no Python class: create() falls back to the
+    # interface every allocator shares.
+    from memalloc_py import allocators
+    monkeypatch.delitem(allocators._FAMILY_CLASSES, "tlsf")
+    with ma.create("tlsf", arena_size=1 << 20) as a:
+        assert type(a) is ma.Allocator and a.name == "tlsf"
+        p = a.malloc(100)
+        assert a.usable_size(p) == 104
+        a.write(p, b"x" * 104)
+        a.free(p)
+        a.check()
+        assert a.options["sl_bits"] == 5
