@@ -214,6 +214,10 @@ typedef struct ma_option_info {
                                 at most arena_size) */
     const char *description; /* one line: the rule in words */
     int hidden;              /* 1: for tests only, not listed to users */
+    int debug;               /* 1: a debugging switch that every allocator
+                                takes (scribble, check_every, canary, asan,
+                                valgrind: docs/api.md), numbered after the
+                                allocator's own options */
 } ma_option_info;
 
 /* The number of registered allocators (aliases not counted). */

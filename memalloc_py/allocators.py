@@ -9,7 +9,8 @@ from ._core import Allocator, AllocatorError, _count
 from ._native import ffi, lib
 
 __all__ = ["Buddy", "FreeList", "System", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
-           "REGISTRY", "AllocatorInfo", "OptionInfo", "create", "info", "accepted_options"]
+           "REGISTRY", "DEBUG_OPTIONS", "AllocatorInfo", "OptionInfo", "create", "info",
+           "accepted_options"]
 
 
 def _option(value: Any, name: str) -> int:
@@ -63,9 +64,11 @@ def _text(p: Any) -> str:
     return ffi.string(p).decode()
 
 
-def _read_registry() -> dict[str, AllocatorInfo]:
-    """Every allocator of the C registry, in its order."""
+def _read_registry() -> tuple[dict[str, AllocatorInfo], tuple[OptionInfo, ...]]:
+    """Every allocator of the C registry, in its order, with its own options;
+    and the debugging switches that every allocator takes after its own."""
     found: dict[str, AllocatorInfo] = {}
+    debug: dict[str, OptionInfo] = {}
     e = ffi.new("ma_registry_info *")
     o = ffi.new("ma_option_info *")
     for i in range(lib.ma_registry_count()):
@@ -77,12 +80,16 @@ def _read_registry() -> dict[str, AllocatorInfo]:
                 raise AllocatorError(_text(lib.ma_thread_error()))
             kind = _OPTION_TYPES[o.type]
             default = bool(o.default_value) if kind == "boolean" else int(o.default_value)
-            options.append(OptionInfo(_text(o.name), kind, default, _text(o.default_text),
-                                      int(o.min), int(o.max), _text(o.description), bool(o.hidden)))
+            option = OptionInfo(_text(o.name), kind, default, _text(o.default_text),
+                                int(o.min), int(o.max), _text(o.description), bool(o.hidden))
+            if o.debug:
+                debug.setdefault(option.name, option)
+            else:
+                options.append(option)
         aliases = _text(e.aliases)
         found[_text(e.name)] = AllocatorInfo(_text(e.name), tuple(aliases.split(",")) if aliases else (),
                                              _text(e.family), _text(e.description), tuple(options))
-    return found
+    return found, tuple(debug.values())
 
 
 def _default(name: str, option: str) -> Any:
@@ -249,7 +256,11 @@ class System(Allocator):
 #: The Python class of each family of the C registry (the code behind a name).
 _FAMILY_CLASSES: dict[str, type[Allocator]] = {"buddy": Buddy, "free-list": FreeList, "system": System}
 
-REGISTRY: dict[str, AllocatorInfo] = _read_registry()
+REGISTRY: dict[str, AllocatorInfo]
+#: The debugging switches that every allocator of the registry takes as
+#: options of :func:`create` (docs/api.md, "Debugging switches").
+DEBUG_OPTIONS: tuple[OptionInfo, ...]
+REGISTRY, DEBUG_OPTIONS = _read_registry()
 
 #: The names that :func:`create` accepts, in a stable order: the registry's
 #: names, then its aliases.
@@ -305,10 +316,13 @@ def create(name: str, **options: Any) -> Allocator:
     unknown name or option, or a bad value, is a ValueError with C's message."""
     entry = info(name)
     text = _options_text(options).encode()
-    values = ffi.new("uint64_t[]", max(1, len(entry.options)))
-    if lib.ma_registry_parse(entry.name.encode(), text, ffi.NULL, values, len(entry.options)) != lib.MA_OK:
+    every = entry.options + DEBUG_OPTIONS  # the registry's numbering
+    values = ffi.new("uint64_t[]", len(every))
+    if lib.ma_registry_parse(entry.name.encode(), text, ffi.NULL, values, len(every)) != lib.MA_OK:
         raise ValueError(ffi.string(lib.ma_thread_error()).decode())
-    given = {o.name: o.value(int(values[j])) for j, o in enumerate(entry.options) if not o.hidden}
+    # The allocator's own options, and the debugging switches that are on.
+    given = {o.name: o.value(int(values[j])) for j, o in enumerate(every)
+             if not o.hidden and (j < len(entry.options) or int(values[j]) != o.default)}
     cls = _FAMILY_CLASSES[entry.family]
     obj: Any = cls.__new__(cls)  # each family's class adds its attributes in _registered
     c_name = entry.name.encode()
@@ -318,5 +332,6 @@ def create(name: str, **options: Any) -> Allocator:
 
 
 def accepted_options(name: str) -> frozenset[str]:
-    """The keyword options that ``create(name, ...)`` accepts (hidden ones aside)."""
-    return frozenset(info(name).option_names())
+    """The keyword options that ``create(name, ...)`` accepts (hidden ones aside):
+    the allocator's own and the debugging switches (``DEBUG_OPTIONS``)."""
+    return frozenset(info(name).option_names()) | {o.name for o in DEBUG_OPTIONS}

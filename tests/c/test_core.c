@@ -999,10 +999,10 @@ static void test_registry(void)
             EXPECT(ma_registry_option(i, j, &o) == MA_OK);
             EXPECT(o.description[0] != '\0' && o.min <= o.default_value &&
                    o.default_value <= o.max);
-            uint64_t v[8] = {0};
+            uint64_t v[16] = {0};
             size_t idx = 99;
             snprintf(text, sizeof text, "%s=%s", o.name, o.default_text);
-            EXPECT(ma_registry_parse(e.name, text, &idx, v, 8) == MA_OK &&
+            EXPECT(ma_registry_parse(e.name, text, &idx, v, 16) == MA_OK &&
                    idx == i && v[j] == o.default_value);
             const char *big = arena >= 0 && (int)j != arena ? "arena_size=" : "";
             char prefix[64];
@@ -1035,9 +1035,9 @@ static void test_registry(void)
 
     /* The free list's listed defaults are ma_freelist_config_default's. */
     ma_freelist_config d = ma_freelist_config_default();
-    uint64_t v[8] = {0};
+    uint64_t v[16] = {0};
     size_t fl = 1;
-    EXPECT(ma_registry_parse("best-ao", NULL, &fl, v, 8) == MA_OK && fl == 1);
+    EXPECT(ma_registry_parse("best-ao", NULL, &fl, v, 16) == MA_OK && fl == 1);
     EXPECT(v[option_index(1, "arena_size")] == d.arena_size);
     EXPECT(v[option_index(1, "growth")] == d.growth);
     EXPECT(v[option_index(1, "prealloc")] == d.prealloc);
@@ -1083,15 +1083,16 @@ static void test_registry(void)
          "worst-fifo, system"},
         {"buddy", "growth=4096",
          "unknown option 'growth' for allocator 'buddy' (its options: "
-         "arena_size, min_block)"},
+         "arena_size, min_block, scribble, check_every, canary, asan, valgrind)"},
         {"best-ao", "fit=best",
          "unknown option 'fit' for allocator 'best-ao' (its options: "
-         "arena_size, growth, prealloc, min_block, trim)"},
+         "arena_size, growth, prealloc, min_block, trim, scribble, check_every, canary, asan, valgrind)"},
         {"system", "arena_size=1M",
-         "unknown option 'arena_size' for allocator 'system' (its options: none)"},
+         "unknown option 'arena_size' for allocator 'system' (its options: "
+         "scribble, check_every, canary, asan, valgrind)"},
         {"buddy", "Arena_size=1M",
          "unknown option 'Arena_size' for allocator 'buddy' (its options: "
-         "arena_size, min_block)"},
+         "arena_size, min_block, scribble, check_every, canary, asan, valgrind)"},
         {"buddy", "arena_size=abc",
          "option arena_size=abc is not a size (digits with an optional K, M, G "
          "or T suffix)"},
