@@ -423,23 +423,24 @@ ma_status ma_debug_realloc(ma_allocator *a, const ma_live_entry *e,
         st = a->ops->usable_size(a, addr, &usable);
     if (st == MA_OK && d->canary)
         st = verify_canary(a, "realloc", addr, old_req);
-    /* scribble: the contents aside, the old block 0x55 (without memory for
-     * the copy, the old block keeps them: scribbling is best effort). */
-    if (st == MA_OK && d->scribble && old_req && (saved = malloc((size_t)old_req))) {
-        memcpy(saved, ma_ptr(a, addr), (size_t)old_req);
+    /* scribble: the usable bytes aside, the old block 0x55 (without memory
+     * for the copy, the old block keeps them: scribbling is best effort). */
+    if (st == MA_OK && d->scribble && usable && (saved = malloc((size_t)usable))) {
+        memcpy(saved, ma_ptr(a, addr), (size_t)usable);
         memset(ma_ptr(a, addr), SCRIBBLE_FREED, (size_t)usable);
     }
     if (st == MA_OK) {
         st = ma_core_realloc(a, e, size, d->canary ? CANARY_BYTES : 0, new_addr);
-        /* On failure the old block stays, with its contents and canary. */
+        /* On failure the old block stays, with its contents and canary; a
+         * moved block gets what the allocator would have copied. */
         uint64_t at = st == MA_OK ? *new_addr : addr;
-        uint64_t req = st == MA_OK ? size : old_req;
+        uint64_t keep = st == MA_OK && size < usable ? size : usable;
         if (saved)
-            memcpy(ma_ptr(a, at), saved, (size_t)(old_req < req ? old_req : req));
+            memcpy(ma_ptr(a, at), saved, (size_t)keep);
         if (st == MA_OK && d->scribble && size > old_req)
             memset(ma_ptr(a, at) + old_req, SCRIBBLE_FRESH, (size_t)(size - old_req));
         if (d->canary) {
-            ma_status cs = fill_canary(a, at, req);
+            ma_status cs = fill_canary(a, at, st == MA_OK ? size : old_req);
             if (st == MA_OK)
                 st = cs;
         }
