@@ -764,7 +764,6 @@ ma_status ma_reset(ma_allocator *a)
         ma_debug_forget_all(a);
     ma_debug_enter(a);
     ma_status st = a->ops->reset(a);
-    ma_debug_leave(a);
     if (st == MA_OK) {
         ma_livetab fresh;
         if (ma_livetab_init(&fresh) == MA_OK) {
@@ -780,6 +779,7 @@ ma_status ma_reset(ma_allocator *a)
         a->dbg.countdown = a->dbg.check_every;
         a->err[0] = '\0';
     }
+    ma_debug_leave(a);
     UNLOCK(a);
     return st;
 }

@@ -23,10 +23,12 @@
  *                  realloc and ma_check verify them, and a changed byte is
  *                  MA_ECORRUPT naming the block (free and realloc then do
  *                  nothing).
- *   asan=1         (builds with AddressSanitizer) free memory of the arena
- *                  and every block's bytes past its request are poisoned,
- *                  so a program's read after free or write past the end of
- *                  a block is an ASan report (use-after-poison).
+ *   asan=1         (builds with AddressSanitizer) every block is asked of
+ *                  the allocator CANARY_BYTES larger than requested (a red
+ *                  zone), and free memory of the arena and every block's
+ *                  bytes past its request are poisoned, so a program's read
+ *                  after free or write past the end of a block is an ASan
+ *                  report (use-after-poison).
  *   valgrind=1     (builds with valgrind/memcheck.h) every block is announced
  *                  to memcheck as a heap block of its requested size
  *                  (VALGRIND_MALLOCLIKE_BLOCK / FREELIKE_BLOCK) and the
@@ -49,12 +51,14 @@
  * between ma_debug_enter and ma_debug_leave:
  *   - asan: enter lifts all the poison ([0, poison_hi) of the arena), so the
  *     allocator and core read and write anything as without the switch;
- *     leave walks the heap and poisons every free block and every
- *     allocated block's bytes from its request to its usable size, up to
- *     the arena's high-water mark (peak heap size + MA_ARENA_TAIL): above it
- *     nothing was ever handed out.  The cost is a walk of the heap and
- *     writes to 1/8 of its size in shadow memory per operation: a switch
- *     for tests and small programs, like check_every=1.
+ *     leave poisons the whole arena up to its high-water mark (the peak
+ *     heap size + MA_ARENA_TAIL: above it nothing was ever handed out) and
+ *     lifts it from every live block's request.  Free blocks, headers,
+ *     footers, red zones and the slack past each request are all poisoned
+ *     between operations, and the allocator never sees it.  The cost is
+ *     writes to 1/8 of the heap's size in shadow memory and a pass over the
+ *     record of live blocks per operation: a switch for tests and small
+ *     programs, like check_every=1.
  *   - valgrind: enter holds back memcheck's reports on this thread
  *     (VALGRIND_DISABLE_ERROR_REPORTING), leave lets them out again, and
  *     the blocks are announced after leave and withdrawn before the free:
@@ -69,9 +73,10 @@
  *     check_every > 0;
  *   - canary: every live block's bytes [request, usable size) hold
  *     CANARY_BYTE (ma_debug_check_canaries verifies it);
- *   - asan: the poisoned bytes are exactly the free blocks' and the live
- *     blocks' [request, usable) inside [0, poison_hi); valgrind: exactly
- *     the live blocks are announced, each with its requested size.
+ *   - asan: the poisoned bytes of the arena are exactly [0, poison_hi) but
+ *     the live blocks' requests; valgrind: exactly the live blocks are
+ *     announced, each with its requested size, and the rest of the arena
+ *     is no-access.
  */
 #include "ma_internal.h"
 
@@ -90,6 +95,14 @@
 #define CANARY_BYTE 0xfd
 #define CANARY_BYTES UINT64_C(16)
 #define CHECK_EVERY_MAX UINT64_C(4294967295)
+
+/* The bytes asked for beyond each request: the canary's or ASan's red zone
+ * (without them a block whose request fills its usable size would end right
+ * at its neighbour's header, which nothing poisons). */
+static uint64_t extra(const ma_debug *d)
+{
+    return d->canary || d->asan ? CANARY_BYTES : 0;
+}
 
 ma_status ma_debug_validate(const ma_debug_options *o)
 {
@@ -134,85 +147,26 @@ void ma_debug_configure(ma_allocator *a, const ma_debug_options *o)
 /* ---- asan: the poison of free memory ------------------------------------- */
 
 #if MA_HAVE_ASAN
-typedef struct span {
-    uint64_t lo, hi;
-    int poison; /* 1 poison, 0 unpoison */
-} span;
-
-typedef struct span_walk {
-    ma_allocator *a;
-    uint64_t hi;  /* nothing at or above it is touched */
-    uint64_t n;
-    bool full;    /* out of memory for the list: poison less, never wrongly */
-} span_walk;
-
-static void add_span(span_walk *w, uint64_t lo, uint64_t hi, int poison)
-{
-    ma_debug *d = &w->a->dbg;
-    if (hi > w->hi)
-        hi = w->hi;
-    if (lo >= hi || w->full)
-        return;
-    if (w->n == d->spans_cap) {
-        uint64_t cap = d->spans_cap ? 2 * d->spans_cap : 256;
-        span *more = realloc(d->spans, (size_t)cap * sizeof *more);
-        if (!more) {
-            w->full = true;
-            return;
-        }
-        d->spans = more;
-        d->spans_cap = cap;
-    }
-    ((span *)d->spans)[w->n++] = (span){lo, hi, poison};
-}
-
-static int collect_span(const ma_block *b, void *p)
-{
-    span_walk *w = p;
-    if (b->offset >= w->hi)
-        return 1; /* address order: the rest is higher still */
-    if (!b->allocated) {
-        add_span(w, b->offset, b->offset + b->size, 1);
-        return 0;
-    }
-    const ma_live_entry *e = ma_live_find(&w->a->live, b->address);
-    uint64_t usable = 0;
-    if (w->a->ops->usable_size(w->a, b->address, &usable) != MA_OK)
-        return 0;
-    uint64_t req = e ? e->requested : usable;
-    /* The request is the caller's (a free neighbour's span may cover its
-     * last bytes: a boundary-tag payload runs into the next block's first
-     * word); the rest of the usable size is not. */
-    add_span(w, b->address + req, b->address + usable, 1);
-    add_span(w, b->address, b->address + req, 0);
-    return 0;
-}
-
+/* Poison the arena up to its high-water mark, then lift it from every live
+ * block's request (core's record knows them all: the replay engine, which
+ * would make blocks behind its back, refuses these instances). */
 static void repoison(ma_allocator *a)
 {
     ma_debug *d = &a->dbg;
     ma_stats st;
     memset(&st, 0, sizeof st);
     a->ops->stats(a, &st);
-    uint64_t top = st.peak_heap_size < a->arena_size ? st.peak_heap_size
-                                                     : a->arena_size;
-    span_walk w = {a, top + MA_ARENA_TAIL, 0, false};
-    if (a->ops->walk(a, collect_span, &w) != MA_OK)
-        return;
-    /* Free blocks first, then the live blocks' requests over them. */
-    for (int pass = 1; pass >= 0; pass--) {
-        for (uint64_t i = 0; i < w.n; i++) {
-            const span *s = &((const span *)d->spans)[i];
-            if (s->poison != pass)
-                continue;
-            if (pass)
-                ASAN_POISON_MEMORY_REGION(a->base + s->lo, (size_t)(s->hi - s->lo));
-            else
-                ASAN_UNPOISON_MEMORY_REGION(a->base + s->lo, (size_t)(s->hi - s->lo));
-        }
+    uint64_t hi = (st.peak_heap_size < a->arena_size ? st.peak_heap_size
+                                                     : a->arena_size) + MA_ARENA_TAIL;
+    if (d->poison_hi > hi)
+        hi = d->poison_hi;
+    d->poison_hi = hi;
+    ASAN_POISON_MEMORY_REGION(a->base, (size_t)hi);
+    for (uint64_t i = 0; i <= a->live.mask; i++) {
+        const ma_live_entry *e = &a->live.slots[i];
+        if (e->addr != MA_NULL && e->requested)
+            ASAN_UNPOISON_MEMORY_REGION(a->base + e->addr, (size_t)e->requested);
     }
-    if (w.hi > d->poison_hi)
-        d->poison_hi = w.hi;
 }
 #endif
 
@@ -251,13 +205,9 @@ void ma_debug_forget_all(ma_allocator *a)
                 VALGRIND_FREELIKE_BLOCK(ma_ptr(a, a->live.slots[i].addr), 0);
 #endif
 #if MA_HAVE_ASAN
-    if (a->dbg.asan && a->dbg.poison_hi)
+    if (a->dbg.asan && a->dbg.poison_hi) /* before the arena is unmapped */
         ASAN_UNPOISON_MEMORY_REGION(a->base, (size_t)a->dbg.poison_hi);
-    a->dbg.poison_hi = 0;
 #endif
-    free(a->dbg.spans);
-    a->dbg.spans = NULL;
-    a->dbg.spans_cap = 0;
 }
 
 /* ---- valgrind: announcing blocks --------------------------------------------- */
@@ -380,7 +330,7 @@ ma_status ma_debug_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
     if (st != MA_OK)
         *addr = MA_NULL;
     else
-        st = ma_core_alloc(a, alignment, size, d->canary ? CANARY_BYTES : 0, addr);
+        st = ma_core_alloc(a, alignment, size, extra(d), addr);
     if (st == MA_OK && d->scribble)
         memset(ma_ptr(a, *addr), SCRIBBLE_FRESH, (size_t)size);
     if (st == MA_OK && d->canary)
@@ -430,7 +380,7 @@ ma_status ma_debug_realloc(ma_allocator *a, const ma_live_entry *e,
         memset(ma_ptr(a, addr), SCRIBBLE_FREED, (size_t)usable);
     }
     if (st == MA_OK) {
-        st = ma_core_realloc(a, e, size, d->canary ? CANARY_BYTES : 0, new_addr);
+        st = ma_core_realloc(a, e, size, extra(d), new_addr);
         /* On failure the old block stays, with its contents and canary; a
          * moved block gets what the allocator would have copied. */
         uint64_t at = st == MA_OK ? *new_addr : addr;

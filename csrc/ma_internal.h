@@ -92,8 +92,6 @@ typedef struct ma_debug {
     uint64_t check_every;  /* 0: never */
     uint64_t countdown;    /* operations until the next check */
     uint64_t poison_hi;    /* asan: [0, poison_hi) of the arena may hold poison */
-    void *spans;           /* asan: debug.c's scratch list of ranges to poison */
-    uint64_t spans_cap;
 } ma_debug;
 
 /* Open-addressing table of live allocations: address -> requested size. */
