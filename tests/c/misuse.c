@@ -48,7 +48,8 @@ int main(int argc, char **argv)
     /* Without an arena (system) the address is the pointer. */
     char *p = (char *)((uintptr_t)ma_arena_base(a) + (uintptr_t)addr);
     memset(p, 'x', 24);
-    printf("a block of 24 bytes at %p\n", (void *)p);
+    printf("a block of 24 bytes at %p (address 0x%llx)\n", (void *)p,
+           (unsigned long long)addr);
     fflush(stdout);
     ma_status st;
     if (strcmp(argv[1], "overflow") == 0) {
