@@ -271,8 +271,30 @@ static void test_listing(size_t i)
     }
 }
 
+/* Two corners the rest of the suites leave to the Python side: every
+ * status's sentence, and the libc replay's whole path. */
+static void test_messages_and_libc_replay(void)
+{
+    current = "core";
+    for (int s = MA_OK; s <= MA_EBUSY; s++)
+        EXPECT(strlen(ma_status_message((ma_status)s)) > 5);
+    EXPECT(strcmp(ma_status_message((ma_status)99), "unknown status") == 0);
+    static const uint8_t op[] = {MA_EV_MALLOC, MA_EV_CALLOC, MA_EV_MEMALIGN,
+                                 MA_EV_REALLOC, MA_EV_FREE, MA_EV_REALLOC,
+                                 MA_EV_FREE, MA_EV_REALLOC, MA_EV_FREE};
+    static const uint32_t id[] = {0, 1, 2, 0, 1, 2, 0, 3, 3};
+    static const uint64_t size[] = {10, 8, 100, 5000, 0, 0, 0, 64, 0};
+    static const uint64_t arg[] = {0, 3, 64, 0, 0, 0, 0, 0, 0};
+    ma_trace_view t = {9, op, id, size, arg, 4};
+    ma_replay_result r;
+    EXPECT(ma_replay_libc(&t, 2, &r) == MA_OK && r.events == 9 && r.failures == 0);
+    ma_trace_view bad = {1, op, id, size, arg, 0}; /* id 0 is not below n_ids */
+    EXPECT(ma_replay_libc(&bad, 1, &r) == MA_EINVAL);
+}
+
 int main(void)
 {
+    test_messages_and_libc_replay();
     for (size_t i = 0; i < ma_registry_count(); i++) {
         ma_registry_info e;
         if (ma_registry_entry(i, &e) != MA_OK)
