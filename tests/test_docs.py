@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ("README.md", "api.md", "measures.md", "traces.md", "references.md")
+PAGES = ("README.md", "api.md", "measures.md", "traces.md", "references.md", "hardening.md")
 
 # Spelt in pieces so that this file does not match itself.
 FORBIDDEN = re.compile(
