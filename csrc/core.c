@@ -232,6 +232,7 @@ ma_status ma_base_init(ma_allocator *a, const ma_ops *ops, uint64_t arena_size,
     atomic_init(&a->callback_thread, 0);
     a->fork_state = 0;
     a->arena_size = arena_size;
+    memset(&a->dbg, 0, sizeof a->dbg);
     a->err[0] = '\0';
     if (arena_size) {
         uint64_t len = arena_size + MA_ARENA_TAIL + align;
@@ -283,6 +284,8 @@ ma_status ma_close(ma_allocator *a)
     if (st != MA_OK)
         return st;
     if (!a->closed) {
+        if (a->dbg.on)
+            ma_debug_forget_all(a);
         a->ops->release(a);
         ma_base_release(a);
         a->closed = true;
@@ -316,18 +319,18 @@ static ma_status not_live(ma_allocator *a, const char *op, uint64_t addr)
                    op, (unsigned long long)addr);
 }
 
-static ma_status do_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
-                          uint64_t *addr)
+ma_status ma_core_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
+                        uint64_t extra, uint64_t *addr)
 {
     a->mallocs++;
     ma_status st;
-    if (size > MA_MAX_REQUEST || alignment > MA_MAX_REQUEST)
+    if (size > MA_MAX_REQUEST - extra || alignment > MA_MAX_REQUEST)
         st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
                      (unsigned long long)size);
     else if (ma_livetab_reserve(&a->live, 1) != MA_OK)
         st = ma_fail(a, MA_ENOMEM, "no memory for the allocation record");
     else
-        st = a->ops->memalign(a, alignment, size, addr);
+        st = a->ops->memalign(a, alignment, size + extra, addr);
     if (st == MA_OK) {
         ma_livetab_put(&a->live, *addr, size);
         note_requested(a, size, 0);
@@ -339,7 +342,7 @@ static ma_status do_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
     return st;
 }
 
-static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
+ma_status ma_core_free(ma_allocator *a, const ma_live_entry *e)
 {
     uint64_t requested = e->requested;
     ma_status st = a->ops->free(a, e->addr);
@@ -349,6 +352,19 @@ static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
         a->frees++;
     }
     return st;
+}
+
+/* The public operations' paths: through the debug layer when it is on. */
+static ma_status do_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
+                          uint64_t *addr)
+{
+    return a->dbg.on ? ma_debug_alloc(a, alignment, size, addr)
+                     : ma_core_alloc(a, alignment, size, 0, addr);
+}
+
+static ma_status do_free(ma_allocator *a, const ma_live_entry *e)
+{
+    return a->dbg.on ? ma_debug_free(a, e) : ma_core_free(a, e);
 }
 
 ma_status ma_closed(const ma_allocator *a)
@@ -449,28 +465,37 @@ ma_status ma_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
     } else if (size == 0) {
         st = do_free(a, e);
     } else {
-        a->reallocs++;
-        uint64_t old_req = e->requested;
-        uint64_t moved = MA_NULL;
-        if (size > MA_MAX_REQUEST)
-            st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
-                         (unsigned long long)size);
-        else
-            st = a->ops->realloc(a, addr, size, &moved);
-        if (st == MA_OK) {
-            if (moved == addr) { /* in place: the record stays where it is */
-                a->live.slots[e - a->live.slots].requested = size;
-            } else {
-                ma_livetab_remove(&a->live, e);
-                ma_livetab_put(&a->live, moved, size);
-            }
-            note_requested(a, size, old_req);
-            *new_addr = moved;
-        } else if (st == MA_ENOMEM) {
-            a->failures++;
-        }
+        st = a->dbg.on ? ma_debug_realloc(a, e, size, new_addr)
+                       : ma_core_realloc(a, e, size, 0, new_addr);
     }
     UNLOCK(a);
+    return st;
+}
+
+ma_status ma_core_realloc(ma_allocator *a, const ma_live_entry *e,
+                          uint64_t size, uint64_t extra, uint64_t *new_addr)
+{
+    a->reallocs++;
+    uint64_t addr = e->addr, old_req = e->requested;
+    uint64_t moved = MA_NULL;
+    ma_status st;
+    if (size > MA_MAX_REQUEST - extra)
+        st = ma_fail(a, MA_ENOMEM, "request of %llu bytes is too large",
+                     (unsigned long long)size);
+    else
+        st = a->ops->realloc(a, addr, size + extra, &moved);
+    if (st == MA_OK) {
+        if (moved == addr) { /* in place: the record stays where it is */
+            a->live.slots[e - a->live.slots].requested = size;
+        } else {
+            ma_livetab_remove(&a->live, e);
+            ma_livetab_put(&a->live, moved, size);
+        }
+        note_requested(a, size, old_req);
+        *new_addr = moved;
+    } else if (st == MA_ENOMEM) {
+        a->failures++;
+    }
     return st;
 }
 
@@ -492,9 +517,10 @@ ma_status ma_usable_size(ma_allocator *a, uint64_t addr, uint64_t *size)
     if (!a || !size)
         return null_argument("ma_usable_size");
     LOCK_OPEN(a, "usable_size");
-    ma_status st = ma_live_find(&a->live, addr)
-                       ? a->ops->usable_size(a, addr, size)
-                       : not_live(a, "usable_size", addr);
+    const ma_live_entry *e = ma_live_find(&a->live, addr);
+    ma_status st = !e ? not_live(a, "usable_size", addr)
+                   : a->dbg.on ? ma_debug_usable(a, e, size)
+                               : a->ops->usable_size(a, addr, size);
     UNLOCK(a);
     return st;
 }
@@ -503,9 +529,11 @@ static ma_status access_block(ma_allocator *a, const char *op, uint64_t addr,
                               uint64_t offset, uint64_t n, unsigned char **p)
 {
     uint64_t usable;
-    if (!ma_live_find(&a->live, addr))
+    const ma_live_entry *e = ma_live_find(&a->live, addr);
+    if (!e)
         return not_live(a, op, addr);
-    ma_status st = a->ops->usable_size(a, addr, &usable);
+    ma_status st = a->dbg.on ? ma_debug_usable(a, e, &usable)
+                             : a->ops->usable_size(a, addr, &usable);
     if (st != MA_OK)
         return st;
     if (offset > usable || n > usable - offset)
@@ -567,7 +595,9 @@ ma_status ma_get_stats(ma_allocator *a, ma_stats *out)
     if (!a || !out)
         return null_argument("ma_get_stats");
     LOCK_OPEN(a, "stats");
+    ma_debug_enter(a);
     ma_fill_stats(a, out);
+    ma_debug_leave(a);
     UNLOCK(a);
     return MA_OK;
 }
@@ -597,9 +627,11 @@ ma_status ma_walk(ma_allocator *a, ma_walk_fn fn, void *context)
     LOCK_OPEN(a, "walk");
     ma_status st;
     if (a->ops->walk) {
+        ma_debug_enter(a);
         ma_callback_enter(a);
         st = a->ops->walk(a, walk_fill_requested, &w);
         ma_callback_leave(a);
+        ma_debug_leave(a);
     } else {
         st = ma_fail(a, MA_EUNSUPPORTED, "%s cannot walk its heap", a->name);
     }
@@ -700,15 +732,25 @@ static ma_status check_live_table(ma_allocator *a)
     return MA_OK;
 }
 
+ma_status ma_core_check(ma_allocator *a)
+{
+    ma_status st = a->ops->check(a);
+    if (st == MA_OK)
+        st = check_live_table(a);
+    if (st == MA_OK && a->dbg.canary)
+        st = ma_debug_check_canaries(a);
+    return st;
+}
+
 ma_status ma_check(ma_allocator *a)
 {
     if (!a)
         return null_argument("ma_check");
     LOCK_OPEN(a, "check");
     a->err[0] = '\0';
-    ma_status st = a->ops->check(a);
-    if (st == MA_OK)
-        st = check_live_table(a);
+    ma_debug_enter(a);
+    ma_status st = ma_core_check(a);
+    ma_debug_leave(a);
     UNLOCK(a);
     return st;
 }
@@ -718,6 +760,9 @@ ma_status ma_reset(ma_allocator *a)
     if (!a)
         return null_argument("ma_reset");
     LOCK_OPEN(a, "reset");
+    if (a->dbg.on)
+        ma_debug_forget_all(a);
+    ma_debug_enter(a);
     ma_status st = a->ops->reset(a);
     if (st == MA_OK) {
         ma_livetab fresh;
@@ -731,8 +776,10 @@ ma_status ma_reset(ma_allocator *a)
         }
         a->requested_bytes = a->peak_requested = 0;
         a->mallocs = a->frees = a->reallocs = a->failures = 0;
+        a->dbg.countdown = a->dbg.check_every;
         a->err[0] = '\0';
     }
+    ma_debug_leave(a);
     UNLOCK(a);
     return st;
 }

@@ -63,6 +63,37 @@ typedef struct ma_ops {
     void (*release)(ma_allocator *a);
 } ma_ops;
 
+/* Whether this build can poison for AddressSanitizer and talk to valgrind
+ * (the asan and valgrind options of debug.c; 0: those options only take 0). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MA_HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MA_HAVE_ASAN 1
+#endif
+#endif
+#ifndef MA_HAVE_ASAN
+#define MA_HAVE_ASAN 0
+#endif
+#if !defined(MA_NO_VALGRIND) && defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#define MA_HAVE_VALGRIND 1
+#endif
+#endif
+#ifndef MA_HAVE_VALGRIND
+#define MA_HAVE_VALGRIND 0
+#endif
+
+/* The debugging switches of an instance (debug.c; all 0 unless asked for
+ * through the registry's common options). */
+typedef struct ma_debug {
+    bool on;               /* any of the switches below */
+    bool scribble, canary, asan, valgrind;
+    uint64_t check_every;  /* 0: never */
+    uint64_t countdown;    /* operations until the next check */
+    uint64_t poison_hi;    /* asan: [0, poison_hi) of the arena may hold poison */
+} ma_debug;
+
 /* Open-addressing table of live allocations: address -> requested size. */
 typedef struct ma_live_entry {
     uint64_t addr; /* MA_NULL: empty slot */
@@ -96,6 +127,7 @@ struct ma_allocator {
     const uint64_t *allocated_at;
     uint64_t requested_bytes, peak_requested;
     uint64_t mallocs, frees, reallocs, failures;
+    ma_debug dbg;
     char err[MA_ERR_LEN];
 };
 
@@ -183,6 +215,45 @@ ma_status ma_live_reserve(ma_allocator *a, uint64_t n);
 
 /* Record a live allocation made behind core's back (the replay engine). */
 ma_status ma_live_adopt(ma_allocator *a, uint64_t addr, uint64_t requested);
+
+/*
+ * Core's operations under the lock, for the debug layer to wrap: allocate
+ * `size` + `extra` bytes and record `size` as requested; free the live
+ * block e; resize e's block to `size` + `extra` bytes (size > 0), keeping
+ * the record; the full check of ma_check.
+ */
+ma_status ma_core_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
+                        uint64_t extra, uint64_t *addr);
+ma_status ma_core_free(ma_allocator *a, const ma_live_entry *e);
+ma_status ma_core_realloc(ma_allocator *a, const ma_live_entry *e,
+                          uint64_t size, uint64_t extra, uint64_t *new_addr);
+ma_status ma_core_check(ma_allocator *a);
+
+/* The debugging switches (debug.c), called by core with the lock held when
+ * a->dbg.on; each does the operation of its core counterpart. */
+typedef struct ma_debug_options {
+    uint64_t scribble, check_every, canary, asan, valgrind;
+} ma_debug_options;
+/* Range-check the switches (MA_EINVAL names the first bad one), then set
+ * them on a new instance (the registry). */
+ma_status ma_debug_validate(const ma_debug_options *o);
+void ma_debug_configure(ma_allocator *a, const ma_debug_options *o);
+ma_status ma_debug_alloc(ma_allocator *a, uint64_t alignment, uint64_t size,
+                         uint64_t *addr);
+ma_status ma_debug_free(ma_allocator *a, const ma_live_entry *e);
+ma_status ma_debug_realloc(ma_allocator *a, const ma_live_entry *e,
+                           uint64_t size, uint64_t *new_addr);
+/* The bytes the caller may use at e (the request, with canaries or a tool). */
+ma_status ma_debug_usable(ma_allocator *a, const ma_live_entry *e,
+                          uint64_t *usable);
+/* Every live block's canary (ma_core_check calls it). */
+ma_status ma_debug_check_canaries(ma_allocator *a);
+/* Around any call into the allocator: the arena's poison lifted and
+ * valgrind's reports held back, then both restored from the heap's state. */
+void ma_debug_enter(ma_allocator *a);
+void ma_debug_leave(ma_allocator *a);
+/* Before ma_reset's and ma_close's release of every block. */
+void ma_debug_forget_all(ma_allocator *a);
 
 /* Statistics of a locked instance (core's counters included). */
 void ma_fill_stats(ma_allocator *a, ma_stats *st);

@@ -305,6 +305,10 @@ typedef struct ma_option_info {
     int hidden;              /* 1: for tests only, not listed to users */
     const char *choices;     /* MA_OPT_CHOICE: its words, comma-separated,
                                 in the order of their values; else "" */
+    int debug;               /* 1: a debugging switch that every allocator
+                                takes (scribble, check_every, canary, asan,
+                                valgrind: docs/api.md), numbered after the
+                                allocator's own options */
 } ma_option_info;
 
 /* The number of registered allocators (aliases not counted). */

@@ -26,13 +26,17 @@
  * - A choice option (MA_OPT_CHOICE) has its words in `choice_words` (a
  *   table of its own, so that option_def keeps its shape); its value is the
  *   position of the word given, and its default_text is a word.
+ * - Every entry also takes the debugging switches of debug.c, the
+ *   `common_options` listed after its own (ma_registry_option's numbering
+ *   and the parsed values continue past the entry's options), so an entry
+ *   added to the table gets them without a change.
  */
 #include "ma_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_OPTIONS 8
+#define MAX_OPTIONS 16
 #define KIB UINT64_C(1024)
 #define GIB (KIB * KIB * KIB)
 #define TIB (GIB * KIB)
@@ -199,6 +203,27 @@ static const char *choices_of(const option_def *o)
             return choice_words[k].words;
     return "";
 }
+/* ---- the debugging switches of every entry (debug.c) ----------------------------- */
+
+/* In the order of ma_debug_options. */
+static const option_def common_options[] = {
+    {"scribble", MA_OPT_BOOLEAN, "0", 0, 0, 1,
+     "debugging: fill fresh blocks with 0xaa and freed ones with 0x55", 0},
+    {"check_every", MA_OPT_INTEGER, "0", 0, 0, UINT32_MAX,
+     "debugging: the full check before every N-th allocation, realloc or "
+     "free (0: never)", 0},
+    {"canary", MA_OPT_BOOLEAN, "0", 0, 0, 1,
+     "debugging: canary bytes after each block's request, verified by free, "
+     "realloc and check", 0},
+    {"asan", MA_OPT_BOOLEAN, "0", 0, 0, MA_HAVE_ASAN,
+     "debugging: poison free memory for AddressSanitizer (builds with ASan "
+     "only)", 0},
+    {"valgrind", MA_OPT_BOOLEAN, "0", 0, 0, MA_HAVE_VALGRIND,
+     "debugging: announce blocks to valgrind's memcheck (builds with "
+     "valgrind/memcheck.h only)", 0},
+};
+
+#define N_COMMON (sizeof common_options / sizeof common_options[0])
 
 /* ---- the table -------------------------------------------------------------- */
 
@@ -247,14 +272,20 @@ static const entry_def entries[] = {
 
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
 
-_Static_assert(sizeof buddy_options / sizeof buddy_options[0] <= MAX_OPTIONS,
+_Static_assert(sizeof buddy_options / sizeof buddy_options[0] + N_COMMON <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
-_Static_assert(sizeof freelist_options / sizeof freelist_options[0] <= MAX_OPTIONS,
+_Static_assert(sizeof freelist_options / sizeof freelist_options[0] + N_COMMON <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 _Static_assert(sizeof zones_options / sizeof zones_options[0] <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 _Static_assert(sizeof tlsf_options / sizeof tlsf_options[0] <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
+
+/* Option j of entry e: its own, then the common ones. */
+static const option_def *option_at(const entry_def *e, size_t j)
+{
+    return j < e->n_options ? &e->options[j] : &common_options[j - e->n_options];
+}
 
 size_t ma_registry_count(void) { return N_ENTRIES; }
 
@@ -268,16 +299,16 @@ ma_status ma_registry_entry(size_t i, ma_registry_info *out)
     out->aliases = e->aliases;
     out->family = e->family;
     out->description = e->description;
-    out->n_options = e->n_options;
+    out->n_options = e->n_options + N_COMMON;
     return MA_OK;
 }
 
 ma_status ma_registry_option(size_t i, size_t j, ma_option_info *out)
 {
-    if (!out || i >= N_ENTRIES || j >= entries[i].n_options)
+    if (!out || i >= N_ENTRIES || j >= entries[i].n_options + N_COMMON)
         return ma_fail(NULL, MA_EINVAL, "ma_registry_option: no option %zu "
                        "of allocator number %zu", j, i);
-    const option_def *o = &entries[i].options[j];
+    const option_def *o = option_at(&entries[i], j);
     out->name = o->name;
     out->type = o->type;
     out->default_text = o->default_text;
@@ -287,6 +318,7 @@ ma_status ma_registry_option(size_t i, size_t j, ma_option_info *out)
     out->description = o->description;
     out->hidden = o->hidden;
     out->choices = choices_of(o);
+    out->debug = j >= entries[i].n_options;
     return MA_OK;
 }
 
@@ -336,11 +368,11 @@ static void option_names(const entry_def *e, char *buf, size_t cap)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (size_t j = 0; j < e->n_options && used < cap; j++) {
-        if (e->options[j].hidden)
+    for (size_t j = 0; j < e->n_options + N_COMMON && used < cap; j++) {
+        if (option_at(e, j)->hidden)
             continue;
         int n = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
-                         e->options[j].name);
+                         option_at(e, j)->name);
         if (n < 0)
             return;
         used += (size_t)n;
@@ -430,8 +462,9 @@ static ma_status parse_options(const entry_def *e, const char *options,
                                uint64_t *values)
 {
     bool given[MAX_OPTIONS] = {false};
-    for (size_t j = 0; j < e->n_options; j++)
-        values[j] = e->options[j].default_value;
+    size_t n = e->n_options + N_COMMON;
+    for (size_t j = 0; j < n; j++)
+        values[j] = option_at(e, j)->default_value;
     if (!options || !*options)
         return MA_OK;
     const char *p = options;
@@ -453,10 +486,10 @@ static ma_status parse_options(const entry_def *e, const char *options,
                            "no name at character %zu", options,
                            (size_t)(p - options) + 1);
         size_t j = 0;
-        while (j < e->n_options && !(strlen(e->options[j].name) == klen &&
-                                     memcmp(e->options[j].name, p, klen) == 0))
+        while (j < n && !(strlen(option_at(e, j)->name) == klen &&
+                          memcmp(option_at(e, j)->name, p, klen) == 0))
             j++;
-        if (j == e->n_options) {
+        if (j == n) {
             char names[256];
             option_names(e, names, sizeof names);
             return ma_fail(NULL, MA_EINVAL, "unknown option '%.*s' for "
@@ -465,9 +498,9 @@ static ma_status parse_options(const entry_def *e, const char *options,
         }
         if (given[j])
             return ma_fail(NULL, MA_EINVAL, "option %s is given twice",
-                           e->options[j].name);
+                           option_at(e, j)->name);
         given[j] = true;
-        ma_status st = parse_value(&e->options[j], eq + 1, len - klen - 1,
+        ma_status st = parse_value(option_at(e, j), eq + 1, len - klen - 1,
                                    &values[j]);
         if (st != MA_OK)
             return st;
@@ -490,7 +523,7 @@ ma_status ma_registry_parse(const char *name, const char *options,
         return st;
     if (index)
         *index = i;
-    for (size_t j = 0; values && j < capacity && j < entries[i].n_options; j++)
+    for (size_t j = 0; values && j < capacity && j < entries[i].n_options + N_COMMON; j++)
         values[j] = v[j];
     return MA_OK;
 }
@@ -505,5 +538,13 @@ ma_status ma_create(const char *name, const char *options, ma_allocator **out)
     ma_status st = ma_registry_parse(name, options, &i, v, MAX_OPTIONS);
     if (st != MA_OK)
         return st;
-    return entries[i].create(&entries[i], v, out);
+    /* The switches first: a bad one must not cost a creation. */
+    const uint64_t *c = v + entries[i].n_options;
+    ma_debug_options dbg = {c[0], c[1], c[2], c[3], c[4]};
+    if ((st = ma_debug_validate(&dbg)) != MA_OK)
+        return st;
+    st = entries[i].create(&entries[i], v, out);
+    if (st == MA_OK)
+        ma_debug_configure(*out, &dbg);
+    return st;
 }

@@ -336,7 +336,12 @@ static ma_status engine_begin(engine *e, ma_allocator *a, const ma_trace_view *t
     if (st != MA_OK)
         return st;
     uint64_t most = 0, end = 0, used = 1;
-    st = a->closed ? ma_closed(a) : check_trace(a, t, &most, &end, &used);
+    st = a->closed ? ma_closed(a)
+         : a->dbg.on ? ma_fail(a, MA_EINVAL, "replay does not go through the "
+                               "debugging switches (scribble, check_every, "
+                               "canary, asan, valgrind): replay through an "
+                               "instance without them")
+                     : check_trace(a, t, &most, &end, &used);
     if (st == MA_OK)
         st = ma_live_reserve(a, may_stop ? most : end);
     if (st == MA_OK)

@@ -56,7 +56,7 @@ from ._core import (
 )
 from . import importers, workloads
 from .allocators import (
-    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, FITS, ORDERS, REGISTRY, TLSF, Buddy, FreeList, System, create,
+    ALIASES, ALLOCATORS, ARENA_ALLOCATORS, DEBUG_OPTIONS, FITS, ORDERS, REGISTRY, TLSF, Buddy, FreeList, System, create,
 )
 from .allocators import ZONE_DTYPE, Zones
 
@@ -98,6 +98,7 @@ __all__ = [
     "FreeList",
     "ORDERS",
     "REGISTRY",
+    "DEBUG_OPTIONS",
     "HeapCorruption",
     "InvalidAddress",
     "Stats",

@@ -11,8 +11,9 @@ import numpy as np
 from ._core import Allocator, AllocatorError, _count
 from ._native import ffi, lib
 
-__all__ = ["Buddy", "FreeList", "TLSF", "System", "Zones", "ZONE_DTYPE", "FITS", "ORDERS", "ALIASES", "ALLOCATORS", "ARENA_ALLOCATORS",
-           "REGISTRY", "AllocatorInfo", "OptionInfo", "create", "info", "accepted_options"]
+__all__ = ["Buddy", "FreeList", "TLSF", "System", "Zones", "ZONE_DTYPE", "FITS", "ORDERS", "ALIASES", "ALLOCATORS",
+           "ARENA_ALLOCATORS", "REGISTRY", "DEBUG_OPTIONS", "AllocatorInfo", "OptionInfo", "create", "info",
+           "accepted_options"]
 
 
 def _option(value: Any, name: str) -> int:
@@ -70,9 +71,11 @@ def _text(p: Any) -> str:
     return ffi.string(p).decode()
 
 
-def _read_registry() -> dict[str, AllocatorInfo]:
-    """Every allocator of the C registry, in its order."""
+def _read_registry() -> tuple[dict[str, AllocatorInfo], tuple[OptionInfo, ...]]:
+    """Every allocator of the C registry, in its order, with its own options;
+    and the debugging switches that every allocator takes after its own."""
     found: dict[str, AllocatorInfo] = {}
+    debug: dict[str, OptionInfo] = {}
     e = ffi.new("ma_registry_info *")
     o = ffi.new("ma_option_info *")
     for i in range(lib.ma_registry_count()):
@@ -84,13 +87,17 @@ def _read_registry() -> dict[str, AllocatorInfo]:
                 raise AllocatorError(_text(lib.ma_thread_error()))
             kind = _OPTION_TYPES[o.type]
             words = tuple(_text(o.choices).split(",")) if kind == "choice" else ()
-            info_ = OptionInfo(_text(o.name), kind, int(o.default_value), _text(o.default_text),
-                               int(o.min), int(o.max), _text(o.description), bool(o.hidden), words)
-            options.append(dataclasses.replace(info_, default=info_.value(int(o.default_value))))
+            option = OptionInfo(_text(o.name), kind, int(o.default_value), _text(o.default_text),
+                                int(o.min), int(o.max), _text(o.description), bool(o.hidden), words)
+            option = dataclasses.replace(option, default=option.value(int(o.default_value)))
+            if o.debug:
+                debug.setdefault(option.name, option)
+            else:
+                options.append(option)
         aliases = _text(e.aliases)
         found[_text(e.name)] = AllocatorInfo(_text(e.name), tuple(aliases.split(",")) if aliases else (),
                                              _text(e.family), _text(e.description), tuple(options))
-    return found
+    return found, tuple(debug.values())
 
 
 def _default(name: str, option: str) -> Any:
@@ -451,7 +458,11 @@ class Zones(Allocator):
 _FAMILY_CLASSES: dict[str, type[Allocator]] = {"buddy": Buddy, "free-list": FreeList, "zones": Zones,
                                                "tlsf": TLSF, "system": System}
 
-REGISTRY: dict[str, AllocatorInfo] = _read_registry()
+REGISTRY: dict[str, AllocatorInfo]
+#: The debugging switches that every allocator of the registry takes as
+#: options of :func:`create` (docs/api.md, "Debugging switches").
+DEBUG_OPTIONS: tuple[OptionInfo, ...]
+REGISTRY, DEBUG_OPTIONS = _read_registry()
 
 #: The names that :func:`create` accepts, in a stable order: the registry's
 #: names, then its aliases.
@@ -507,10 +518,13 @@ def create(name: str, **options: Any) -> Allocator:
     unknown name or option, or a bad value, is a ValueError with C's message."""
     entry = info(name)
     text = _options_text(options).encode()
-    values = ffi.new("uint64_t[]", max(1, len(entry.options)))
-    if lib.ma_registry_parse(entry.name.encode(), text, ffi.NULL, values, len(entry.options)) != lib.MA_OK:
+    every = entry.options + DEBUG_OPTIONS  # the registry's numbering
+    values = ffi.new("uint64_t[]", len(every))
+    if lib.ma_registry_parse(entry.name.encode(), text, ffi.NULL, values, len(every)) != lib.MA_OK:
         raise ValueError(ffi.string(lib.ma_thread_error()).decode())
-    given = {o.name: o.value(int(values[j])) for j, o in enumerate(entry.options) if not o.hidden}
+    # The allocator's own options, and the debugging switches that are on.
+    given = {o.name: o.value(int(values[j])) for j, o in enumerate(every)
+             if not o.hidden and (j < len(entry.options) or int(values[j]) != o.default)}
     # A family with no class of its own (a new allocator that needs no
     # Python methods beyond the interface) is a plain Allocator.
     cls = _FAMILY_CLASSES.get(entry.family, Allocator)
@@ -523,5 +537,6 @@ def create(name: str, **options: Any) -> Allocator:
 
 
 def accepted_options(name: str) -> frozenset[str]:
-    """The keyword options that ``create(name, ...)`` accepts (hidden ones aside)."""
-    return frozenset(info(name).option_names())
+    """The keyword options that ``create(name, ...)`` accepts (hidden ones aside):
+    the allocator's own and the debugging switches (``DEBUG_OPTIONS``)."""
+    return frozenset(info(name).option_names()) | {o.name for o in DEBUG_OPTIONS}

@@ -663,6 +663,12 @@ def _list() -> int:
             span = "0 or 1" if o.type == "boolean" else "one of " + ", ".join(o.choices) if o.choices else (
                 f"{_as_given(o.min)} to {_as_given(o.max)}" if o.type == "size" else f"{o.min} to {o.max}")
             print(f"    {o.name}={o.default_text}  ({o.type}, {span}): {o.description}")
+    print("every allocator also takes the debugging switches (docs/api.md):")
+    for o in A.DEBUG_OPTIONS:
+        span = "0 or 1" if o.type == "boolean" else f"{o.min} to {o.max}"
+        if o.max == 0:
+            span = "0 only: this build lacks the tool"
+        print(f"    {o.name}={o.default_text}  ({o.type}, {span}): {o.description}")
     return 0
 
 

@@ -118,7 +118,7 @@ def test_a_name_fixes_fit_and_order_so_they_are_not_its_options(name, kwargs):
     key = next(iter(kwargs))
     real = ma.ALIASES.get(name, name)
     message = (f"unknown option '{key}' for allocator '{real}' "
-               "(its options: arena_size, growth, prealloc, min_block, trim)")
+               "(its options: arena_size, growth, prealloc, min_block, trim, scribble, check_every, canary, asan, valgrind)")
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         ma.create(name, arena_size=1 << 16, **kwargs)
 

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PAGES = ("README.md", "api.md", "measures.md", "traces.md", "references.md", "sweep.md", "shim.md")
+PAGES = ("README.md", "api.md", "measures.md", "traces.md", "references.md", "sweep.md", "shim.md",
+         "hardening.md")
 
 # Spelt in pieces so that this file does not match itself.
 FORBIDDEN = re.compile(

@@ -41,8 +41,9 @@ def test_options_as_listed():
         ("tiny_max", "size", 128, "128", 16, 1024, ()),
         ("small_max", "size", 4096, "4K", 256, 65536, ()),
         ("classes", "choice", "fine", "fine", 0, 1, ("fine", "pow2"))]
-    assert accepted_options("next") == {"arena_size", "growth", "prealloc", "min_block", "trim"}
-    assert accepted_options("buddy") == {"arena_size", "min_block"}
+    debug = {"scribble", "check_every", "canary", "asan", "valgrind"}
+    assert accepted_options("next") == {"arena_size", "growth", "prealloc", "min_block", "trim"} | debug
+    assert accepted_options("buddy") == {"arena_size", "min_block"} | debug
 
 
 def test_class_defaults_are_the_registry_defaults():
@@ -79,7 +80,7 @@ def test_create_converts_keywords_to_the_options_text():
     ({"trim": 2}, ValueError, "option trim=2 is not a boolean (0 or 1)"),
     ({"growth": 8}, ValueError, "growth must be a multiple of 16 from 16 to arena_size (1073741824), got 8"),
     ({"colour": 1}, ValueError, "unknown option 'colour' for allocator 'worst-fifo' "
-                                "(its options: arena_size, growth, prealloc, min_block, trim)"),
+                                "(its options: arena_size, growth, prealloc, min_block, trim, scribble, check_every, canary, asan, valgrind)"),
 ])
 def test_bad_options_are_errors_with_the_c_message(kwargs, exc, message):
     with pytest.raises(exc, match="^" + re.escape(message) + "$"):
