@@ -359,7 +359,8 @@ def test_bad_options_are_the_c_messages(kwargs, message):
 
 def test_bad_option_names_and_types():
     with pytest.raises(ValueError, match=r"unknown option 'min_block' for allocator 'tlsf' \(its "
-                                         r"options: arena_size, growth, prealloc, trim, sl_bits\)"):
+                                         r"options: arena_size, growth, prealloc, trim, sl_bits, scribble, "
+                                         r"check_every, canary, asan, valgrind\)"):
         ma.create("tlsf", min_block=32)
     with pytest.raises(TypeError, match="trim must be True or False"):
         ma.TLSF(trim=1)
