@@ -10,7 +10,9 @@
  * arguments in an array on the stack); the real functions come from the
  * recorder's one lookup (mr_image_functions).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>

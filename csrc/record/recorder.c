@@ -41,7 +41,9 @@
  * - Every operation is O(1) except a thread's first event, which looks
  *   for a buffer released by an exited thread (O(buffers)).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
