@@ -630,22 +630,32 @@ ma_status ma_zones_create(uint64_t arena_size, uint64_t tiny_max,
 
 /* ---- the zone listing ---------------------------------------------------------------------- */
 
-ma_status ma_zones_list(ma_allocator *a, ma_zone_info *out, uint64_t capacity,
-                        uint64_t *count)
+/* Lock a zones allocator for an inspection call `op`: MA_OK with the lock
+ * held, else the failure (another allocator, a closed one) without it. */
+static ma_status lock_zones(ma_allocator *a, const char *op)
 {
-    if (!a || !count || (!out && capacity))
-        return ma_fail(NULL, MA_EINVAL, "ma_zones_list: a required argument "
-                       "is NULL");
     if (a->ops != &zones_ops)
-        return ma_fail(NULL, MA_EINVAL, "ma_zones_list: %s is not a zones "
-                       "allocator", a->name);
-    ma_status st = ma_lock(a, "zones_list");
+        return ma_fail(NULL, MA_EINVAL, "ma_%s: %s is not a zones allocator",
+                       op, a->name);
+    ma_status st = ma_lock(a, op);
     if (st != MA_OK)
         return st;
     if (a->closed) {
         pthread_mutex_unlock(&a->lock);
         return ma_closed(a);
     }
+    return MA_OK;
+}
+
+ma_status ma_zones_list(ma_allocator *a, ma_zone_info *out, uint64_t capacity,
+                        uint64_t *count)
+{
+    if (!a || !count || (!out && capacity))
+        return ma_fail(NULL, MA_EINVAL, "ma_zones_list: a required argument "
+                       "is NULL");
+    ma_status st = lock_zones(a, "zones_list");
+    if (st != MA_OK)
+        return st;
     zones *z = as_zones(a);
     uint64_t n = 0;
     for (uint64_t off = 0; off < z->top;) {
@@ -687,16 +697,9 @@ ma_status ma_zones_classes(ma_allocator *a, uint64_t *sizes, uint64_t capacity,
     if (!a || !count || (!sizes && capacity))
         return ma_fail(NULL, MA_EINVAL, "ma_zones_classes: a required "
                        "argument is NULL");
-    if (a->ops != &zones_ops)
-        return ma_fail(NULL, MA_EINVAL, "ma_zones_classes: %s is not a zones "
-                       "allocator", a->name);
-    ma_status st = ma_lock(a, "zones_classes");
+    ma_status st = lock_zones(a, "zones_classes");
     if (st != MA_OK)
         return st;
-    if (a->closed) {
-        pthread_mutex_unlock(&a->lock);
-        return ma_closed(a);
-    }
     zones *z = as_zones(a);
     for (unsigned i = 0; i < z->nclasses && i < capacity; i++)
         sizes[i] = z->cls[i].size;
