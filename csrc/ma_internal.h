@@ -63,6 +63,17 @@ typedef struct ma_ops {
     void (*release)(ma_allocator *a);
 } ma_ops;
 
+/* A function the compiler must inline at every call, so that each call's
+ * constant arguments specialise it (the free list's searches).  The
+ * coverage build (tests/coverage.sh defines MA_COVERAGE) leaves it an
+ * ordinary function: inlined copies would count each constant argument's
+ * dead side as a branch never taken. */
+#ifdef MA_COVERAGE
+#define MA_SPECIALISE static inline
+#else
+#define MA_SPECIALISE static inline __attribute__((always_inline))
+#endif
+
 /* Whether this build can poison for AddressSanitizer and talk to valgrind
  * (the asan and valgrind options of debug.c; 0: those options only take 0). */
 #if defined(__SANITIZE_ADDRESS__)

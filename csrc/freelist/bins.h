@@ -209,7 +209,7 @@ static inline uint32_t ph_link(const fl *h, uint32_t a, uint32_t b)
 
 /* Meld a list of siblings into one heap: pairs left to right, then the
  * pairs right to left. */
-static inline __attribute__((always_inline)) uint32_t
+MA_SPECIALISE uint32_t
 ph_merge_pairs(const fl *h, uint32_t c)
 {
     if (c == NIL)

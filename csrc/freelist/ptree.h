@@ -136,7 +136,7 @@ static void pt_refresh(fl *h, uint64_t g, uint32_t old)
 /* The first block of group g at or after position p (p in g), in the
  * direction of the order, with at least `need` units.  Only the stamped
  * orders read downward (LIFO); address order reads upward. */
-static inline __attribute__((always_inline)) uint64_t
+MA_SPECIALISE uint64_t
 group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need, bool down)
 {
     if (pt_stamped(h)) { /* psize is 0 where no block is: 16 at a time */
@@ -172,7 +172,7 @@ group_find(const fl *h, uint64_t g, uint64_t p, uint32_t need, bool down)
  * removal.  Inlined at each call with a constant `down`: the compiler
  * specialises it for each direction.
  */
-static inline __attribute__((always_inline)) uint64_t
+MA_SPECIALISE uint64_t
 pt_find(fl *h, uint64_t p, uint32_t need, bool down, bool record)
 {
     const int top = h->ktop;

@@ -1,0 +1,122 @@
+/*
+ * edges.h -- the small harness shared by the tests/c/edges_*.c programs,
+ * which reach the C core's error and corruption paths one by one (the
+ * coverage gate of tests/coverage.sh counts them; tests/test_c_edges.py
+ * runs each under AddressSanitizer + UBSan).  Each program includes this
+ * header once, calls EXPECT for every property it checks and ends main()
+ * with `return edges_report();`, which prints "N passed, M failed".
+ *
+ * Failure injection: every edge program is linked with
+ *   -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign,--wrap=mmap
+ * (tests/test_c_edges.py, tests/coverage.sh), so the core's own calls to
+ * those functions come here.  fail_after(n) lets the next n calls through
+ * and makes every later one fail (NULL, ENOMEM or MAP_FAILED) until
+ * fail_never(); that reaches the "no memory for ..." paths, which must fail
+ * cleanly and leave the instance as it was.
+ */
+#ifndef MEMALLOC_EDGES_H
+#define MEMALLOC_EDGES_H
+
+#include "memalloc.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+
+static int edges_failures, edges_passes;
+static const char *edges_current = ""; /* what is under test, for messages */
+
+#define EXPECT(cond)                                                          \
+    do {                                                                      \
+        if (cond) {                                                           \
+            edges_passes++;                                                   \
+        } else {                                                              \
+            edges_failures++;                                                 \
+            fprintf(stderr, "%s:%d: expected %s (%s; last error: %s)\n",      \
+                    __FILE__, __LINE__, #cond, edges_current,                 \
+                    ma_thread_error());                                       \
+        }                                                                     \
+    } while (0)
+
+/* Whether the calling thread's last error message contains `text`. */
+static inline int said(const char *text)
+{
+    return strstr(ma_thread_error(), text) != NULL;
+}
+
+/* ma_create(name, options) or a counted failure (NULL). */
+static inline ma_allocator *make(const char *name, const char *options)
+{
+    ma_allocator *a = NULL;
+    edges_current = name;
+    if (ma_create(name, options, &a) != MA_OK) {
+        fprintf(stderr, "ma_create(%s, %s): %s\n", name, options, ma_thread_error());
+        edges_failures++;
+        return NULL;
+    }
+    return a;
+}
+
+/* The byte at arena address `addr`. */
+static inline unsigned char *at(ma_allocator *a, uint64_t addr)
+{
+    return (unsigned char *)((uintptr_t)ma_arena_base(a) + (uintptr_t)addr);
+}
+
+/* Calls still allowed before injected failures begin (-1: no failures). */
+static long edges_allowed = -1;
+
+static inline void fail_after(long n) { edges_allowed = n; }
+static inline void fail_never(void) { edges_allowed = -1; }
+
+static int edges_injected(void)
+{
+    if (edges_allowed < 0)
+        return 0;
+    if (edges_allowed > 0) {
+        edges_allowed--;
+        return 0;
+    }
+    return 1;
+}
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t count, size_t n);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t alignment, size_t n);
+void *__real_mmap(void *addr, size_t n, int prot, int flags, int fd, off_t off);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t count, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+int __wrap_posix_memalign(void **p, size_t alignment, size_t n);
+void *__wrap_mmap(void *addr, size_t n, int prot, int flags, int fd, off_t off);
+
+void *__wrap_malloc(size_t n) { return edges_injected() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t count, size_t n)
+{
+    return edges_injected() ? NULL : __real_calloc(count, n);
+}
+void *__wrap_realloc(void *p, size_t n) { return edges_injected() ? NULL : __real_realloc(p, n); }
+int __wrap_posix_memalign(void **p, size_t alignment, size_t n)
+{
+    return edges_injected() ? ENOMEM : __real_posix_memalign(p, alignment, n);
+}
+void *__wrap_mmap(void *addr, size_t n, int prot, int flags, int fd, off_t off)
+{
+    if (edges_injected()) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return __real_mmap(addr, n, prot, flags, fd, off);
+}
+
+static inline int edges_report(void)
+{
+    printf("%d passed, %d failed\n", edges_passes, edges_failures);
+    return edges_failures || edges_passes == 0 ? 1 : 0;
+}
+
+#endif
