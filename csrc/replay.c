@@ -18,7 +18,9 @@
  * live at the end are adopted into it, which cannot fail, so afterwards the
  * instance is exactly as if the events had been made one by one through
  * ma_malloc/ma_free/...  The operation counters and requested_bytes are
- * kept current during the run.
+ * current at every sample and at the end (engine_sync: the run keeps the
+ * hot ones in its own registers, as it does the columns and the allocator's
+ * operations; mallocs and frees are inlined into the loop, reallocs call).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime, posix_memalign */
@@ -53,14 +55,28 @@ struct id_slot {
     uint64_t req;  /* requested bytes */
 };
 
+/* The state of a run.  The loops work on a local copy whose address never
+ * escapes, so that the compiler keeps its fields (the columns, the table,
+ * the operations) in registers across the allocator's calls instead of
+ * reloading them after each one. */
 typedef struct engine {
     ma_allocator *a;
-    const ma_trace_view *t;
+    ma_status (*memalign)(ma_allocator *, uint64_t, uint64_t, uint64_t *);
+    ma_status (*realloc)(ma_allocator *, uint64_t, uint64_t, uint64_t *);
+    ma_status (*free)(ma_allocator *, uint64_t);
+    const uint8_t *op; /* the trace's columns */
+    const uint32_t *id;
+    const uint64_t *size, *arg;
+    uint64_t n_events;
     uint64_t scale;
     struct id_slot *ids; /* id -> (address, requested): one cache line */
     uint64_t nids;       /* entries of ids: ids_used() */
-    uint64_t nlive;   /* live allocations made by this run */
+    uint64_t nlive;      /* live allocations made by this run */
     uint64_t failures;
+    /* The instance's requested_bytes and peak_requested, and the mallocs
+     * and frees not yet added to its counters: kept here during the run
+     * and written back by engine_sync() before anything reads them. */
+    uint64_t live, peak, mallocs, frees;
 } engine;
 
 /*
@@ -163,8 +179,17 @@ static ma_status engine_init(engine *e, ma_allocator *a,
 {
     memset(e, 0, sizeof *e);
     e->a = a;
-    e->t = t;
+    e->memalign = a->ops->memalign;
+    e->realloc = a->ops->realloc;
+    e->free = a->ops->free;
+    e->op = t->op;
+    e->id = t->id;
+    e->size = t->size;
+    e->arg = t->arg;
+    e->n_events = t->n_events;
     e->scale = scale;
+    e->live = a->requested_bytes;
+    e->peak = a->peak_requested;
     e->nids = n;
     e->ids = malloc((size_t)n * sizeof *e->ids);
     if (!e->ids) {
@@ -178,12 +203,12 @@ static ma_status engine_init(engine *e, ma_allocator *a,
 
 /* Hand the run's live allocations to core's record (its room was reserved
  * before the run: this cannot fail); free the tables. */
-static void engine_finish(engine *e)
+static void engine_finish(ma_allocator *a, struct id_slot *ids, uint64_t nids)
 {
-    for (uint64_t i = 0; i < e->nids; i++)
-        if (e->ids[i].addr < FAILED)
-            ma_live_adopt(e->a, e->ids[i].addr, e->ids[i].req);
-    free(e->ids);
+    for (uint64_t i = 0; i < nids; i++)
+        if (ids[i].addr < FAILED)
+            ma_live_adopt(a, ids[i].addr, ids[i].req);
+    free(ids);
 }
 
 /* Prefix the allocator's own message with the event number. */
@@ -195,29 +220,29 @@ static ma_status event_error(ma_allocator *a, uint64_t i, ma_status st)
     return ma_fail(a, st, "event %llu: %s", (unsigned long long)i, why);
 }
 
-static inline void add_live(ma_allocator *a, uint64_t add, uint64_t sub)
+static inline void add_live(engine *e, uint64_t add, uint64_t sub)
 {
-    a->requested_bytes = a->requested_bytes + add - sub;
-    if (a->requested_bytes > a->peak_requested)
-        a->peak_requested = a->requested_bytes;
+    e->live = e->live + add - sub;
+    if (e->live > e->peak)
+        e->peak = e->live;
 }
 
-static ma_status allocate(engine *e, uint64_t i, uint32_t id, uint64_t align,
-                          uint64_t size, bool zero)
+/* Write the run's counts into the instance (before a sample, at the end). */
+static inline __attribute__((always_inline)) void engine_sync(engine *e)
 {
     ma_allocator *a = e->a;
-    a->mallocs++;
-    ma_status st = MA_ENOMEM;
-    if (size <= MA_MAX_REQUEST && align <= MA_MAX_REQUEST)
-        st = a->ops->memalign(a, align, size, &e->ids[id].addr);
-    if (st == MA_OK) {
-        if (zero)
-            memset(ma_ptr(a, e->ids[id].addr), 0, (size_t)size);
-        e->ids[id].req = size;
-        e->nlive++;
-        add_live(a, size, 0);
-        return MA_OK;
-    }
+    a->requested_bytes = e->live;
+    a->peak_requested = e->peak;
+    a->mallocs += e->mallocs;
+    a->frees += e->frees;
+    e->mallocs = e->frees = 0;
+}
+
+/* The allocation failed: MA_OK (counted) when out of memory. */
+static ma_status __attribute__((noinline, cold))
+allocate_failed(engine *e, uint64_t i, uint32_t id, ma_status st)
+{
+    ma_allocator *a = e->a;
     e->ids[id].addr = FAILED;
     if (st != MA_ENOMEM)
         return event_error(a, i, st);
@@ -226,16 +251,65 @@ static ma_status allocate(engine *e, uint64_t i, uint32_t id, uint64_t align,
     return MA_OK;
 }
 
-static ma_status release(engine *e, uint64_t i, uint32_t id)
+static inline __attribute__((always_inline)) ma_status
+allocate(engine *e, uint64_t i, uint32_t id, uint64_t align, uint64_t size, bool zero)
 {
     ma_allocator *a = e->a;
-    ma_status st = a->ops->free(a, e->ids[id].addr);
-    if (st != MA_OK)
+    e->mallocs++;
+    ma_status st = MA_ENOMEM;
+    if (__builtin_expect(size <= MA_MAX_REQUEST && align <= MA_MAX_REQUEST, 1))
+        st = e->memalign(a, align, size, &e->ids[id].addr);
+    if (__builtin_expect(st != MA_OK, 0))
+        return allocate_failed(e, i, id, st);
+    if (zero)
+        memset(ma_ptr(a, e->ids[id].addr), 0, (size_t)size);
+    e->ids[id].req = size;
+    e->nlive++;
+    add_live(e, size, 0);
+    return MA_OK;
+}
+
+/* A realloc of an id that is not live (or whose allocation failed):
+ * an allocation, off the common path. */
+static ma_status __attribute__((noinline))
+allocate_for_realloc(engine *e, uint64_t i, uint32_t id, uint64_t size)
+{
+    return allocate(e, i, id, MA_ALIGN, size, false);
+}
+
+static inline __attribute__((always_inline)) ma_status
+release(engine *e, uint64_t i, uint32_t id)
+{
+    ma_allocator *a = e->a;
+    ma_status st = e->free(a, e->ids[id].addr);
+    if (__builtin_expect(st != MA_OK, 0))
         return event_error(a, i, st);
     e->ids[id].addr = MA_NULL;
     e->nlive--;
-    add_live(a, 0, e->ids[id].req);
-    a->frees++;
+    add_live(e, 0, e->ids[id].req);
+    e->frees++;
+    return MA_OK;
+}
+
+/* A realloc of a live id to a new size (not 0). */
+static ma_status __attribute__((noinline))
+reallocate(engine *e, uint64_t i, uint32_t id, uint64_t addr, uint64_t size)
+{
+    ma_allocator *a = e->a;
+    a->reallocs++;
+    uint64_t moved;
+    ma_status st = size > MA_MAX_REQUEST ? MA_ENOMEM
+                                         : e->realloc(a, addr, size, &moved);
+    if (st == MA_OK) {
+        e->ids[id].addr = moved;
+        add_live(e, size, e->ids[id].req);
+        e->ids[id].req = size;
+    } else if (st == MA_ENOMEM) {
+        a->failures++;
+        e->failures++;
+    } else {
+        return event_error(a, i, st);
+    }
     return MA_OK;
 }
 
@@ -243,26 +317,26 @@ static ma_status release(engine *e, uint64_t i, uint32_t id)
 #define PREFETCH_AHEAD 8
 
 /* One event of a checked trace (check_trace).  MA_OK also when the
- * allocator ran out of memory. */
-static inline ma_status step(engine *e, uint64_t i)
+ * allocator ran out of memory.  Inlined into each loop, where `e` is a
+ * local copy (see engine); mallocs and frees take the inlined paths,
+ * reallocs (a few percent of real traces' events) a call. */
+static inline __attribute__((always_inline)) ma_status step(engine *e, uint64_t i)
 {
-    const ma_trace_view *t = e->t;
-    ma_allocator *a = e->a;
-    if (i + PREFETCH_AHEAD < t->n_events)
-        __builtin_prefetch(&e->ids[t->id[i + PREFETCH_AHEAD]], 1);
-    uint32_t id = t->id[i];
-    unsigned op = t->op[i];
-    uint64_t size = scaled(t->size[i], e->scale);
+    if (i + PREFETCH_AHEAD < e->n_events)
+        __builtin_prefetch(&e->ids[e->id[i + PREFETCH_AHEAD]], 1);
+    uint32_t id = e->id[i];
+    unsigned op = e->op[i];
+    uint64_t size = scaled(e->size[i], e->scale);
     switch (op) {
     case MA_EV_MALLOC:
     case MA_EV_CALLOC:
     case MA_EV_MEMALIGN: { /* one call site: allocate() is inlined once */
         uint64_t align = MA_ALIGN;
         if (op == MA_EV_CALLOC) {
-            uint64_t count = t->arg[i];
+            uint64_t count = e->arg[i];
             size = size && count > UINT64_MAX / size ? UINT64_MAX : size * count;
-        } else if (op == MA_EV_MEMALIGN && t->arg[i] > MA_ALIGN) {
-            align = t->arg[i];
+        } else if (op == MA_EV_MEMALIGN && e->arg[i] > MA_ALIGN) {
+            align = e->arg[i];
         }
         return allocate(e, i, id, align, size, op == MA_EV_CALLOC);
     }
@@ -273,25 +347,10 @@ static inline ma_status step(engine *e, uint64_t i)
             return MA_OK;
         }
         if (addr >= FAILED)
-            return allocate(e, i, id, MA_ALIGN, size, false);
+            return allocate_for_realloc(e, i, id, size);
         if (size == 0)
             return release(e, i, id);
-        a->reallocs++;
-        uint64_t moved;
-        ma_status st = size > MA_MAX_REQUEST
-                           ? MA_ENOMEM
-                           : a->ops->realloc(a, addr, size, &moved);
-        if (st == MA_OK) {
-            e->ids[id].addr = moved;
-            add_live(a, size, e->ids[id].req);
-            e->ids[id].req = size;
-        } else if (st == MA_ENOMEM) {
-            a->failures++;
-            e->failures++;
-        } else {
-            return event_error(a, i, st);
-        }
-        return MA_OK;
+        return reallocate(e, i, id, addr, size);
     }
     case MA_EV_FREE:
         if (e->ids[id].addr >= FAILED) { /* not live, or its allocation failed */
@@ -300,7 +359,7 @@ static inline ma_status step(engine *e, uint64_t i)
         }
         return release(e, i, id);
     default: /* check_trace refused it */
-        return ma_fail(a, MA_EINVAL, "event %llu: unknown event kind %u",
+        return ma_fail(e->a, MA_EINVAL, "event %llu: unknown event kind %u",
                        (unsigned long long)i, op);
     }
 }
@@ -315,11 +374,11 @@ static ma_status check_args(ma_allocator *a, const ma_trace_view *t)
     return MA_OK;
 }
 
-static void take_sample(engine *e, uint64_t event, ma_sample *s)
+static void take_sample(ma_allocator *a, uint64_t nlive, uint64_t event, ma_sample *s)
 {
     s->event = event;
-    ma_fill_stats(e->a, &s->stats);
-    s->stats.live_blocks += e->nlive; /* not yet in core's record */
+    ma_fill_stats(a, &s->stats);
+    s->stats.live_blocks += nlive; /* not yet in core's record */
 }
 
 /*
@@ -359,10 +418,11 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     if (st != MA_OK || !c || !r || (capacity && !samples))
         return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
                                           "config, result or sample array");
-    engine e;
+    engine e0;
     bool may_stop = c->progress_every && c->progress;
-    if ((st = engine_begin(&e, a, t, c->size_scale, may_stop, r)) != MA_OK)
+    if ((st = engine_begin(&e0, a, t, c->size_scale, may_stop, r)) != MA_OK)
         return st;
+    engine e = e0; /* whose address never escapes: see engine */
     uint64_t every = c->sample_every, next_sample = every ? every - 1 : UINT64_MAX;
     uint64_t next_progress = may_stop ? c->progress_every - 1 : UINT64_MAX;
     uint64_t max_heap = 0, max_live = 0, heap_at_max_live = 0, alloc_at_max_live = 0;
@@ -373,7 +433,7 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     for (; i < t->n_events; i++) {
         if ((st = step(&e, i)) != MA_OK)
             break;
-        uint64_t h = *heap_at, l = a->requested_bytes;
+        uint64_t h = *heap_at, l = e.live;
         if (l > max_live) {
             max_live = l;
             heap_at_max_live = h;
@@ -389,8 +449,10 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
         }
         if (i == next_sample) {
             next_sample += every;
-            if (r->samples < capacity)
-                take_sample(&e, i, &samples[r->samples++]);
+            if (r->samples < capacity) {
+                engine_sync(&e);
+                take_sample(a, e.nlive, i, &samples[r->samples++]);
+            }
             last_sampled = i;
         }
         if (i == next_progress) {
@@ -407,8 +469,9 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     }
     r->nanoseconds = now_ns() - t0;
     r->events = i;
+    engine_sync(&e);
     if (every && i > 0 && last_sampled != i - 1 && r->samples < capacity)
-        take_sample(&e, i - 1, &samples[r->samples++]);
+        take_sample(a, e.nlive, i - 1, &samples[r->samples++]);
     r->failures = e.failures;
     r->max_heap = max_heap;
     r->max_live = max_live;
@@ -417,7 +480,7 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     r->live_at_max_heap = live_at_max_heap;
     r->sum_heap_over_live = sum;
     r->ratio_points = points;
-    engine_finish(&e);
+    engine_finish(a, e.ids, e.nids);
     pthread_mutex_unlock(&a->lock);
     return st;
 }
@@ -429,9 +492,10 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
     if (st != MA_OK || !r)
         return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
                                           "result");
-    engine e;
-    if ((st = engine_begin(&e, a, t, size_scale, false, r)) != MA_OK)
+    engine e0;
+    if ((st = engine_begin(&e0, a, t, size_scale, false, r)) != MA_OK)
         return st;
+    engine e = e0; /* whose address never escapes: see engine */
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++)
         if ((st = step(&e, i)) != MA_OK)
@@ -439,7 +503,8 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
     r->nanoseconds = now_ns() - t0;
     r->events = i;
     r->failures = e.failures;
-    engine_finish(&e);
+    engine_sync(&e);
+    engine_finish(a, e.ids, e.nids);
     pthread_mutex_unlock(&a->lock);
     return st;
 }
