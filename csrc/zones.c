@@ -425,6 +425,12 @@ static ma_status zones_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
     }
     uint64_t moved, room = 0;
     st = zones_memalign(a, MA_ALIGN, size, &moved);
+    if (st == MA_ENOMEM && size <= old) {
+        /* A smaller block with no room to move to: it stays where it is
+         * (with its usable size), so that a shrink never fails. */
+        *new_addr = addr;
+        return MA_OK;
+    }
     if (st != MA_OK)
         return st;
     /* Every usable byte the two blocks share survives. */

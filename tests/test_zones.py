@@ -306,3 +306,28 @@ def test_heap_map_draws_the_blocks_and_marks_each_zone_start(z):
     (free,) = [c for c in ax.collections if c.get_gid() == "free"]
     assert len(free.get_paths()) == len(z.blocks()) - 3
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("first", [1024, 3 * PS])  # a SMALL block, a LARGE region
+def test_a_shrinking_realloc_with_no_room_to_move_stays_in_place(first):
+    """A realloc to fewer bytes never fails: when the smaller class has no
+    zone and the arena no page for one, the block keeps its place (and its
+    usable size), as a shrink in place would."""
+    with ma.create("zones", arena_size=MIB, small_max=1024) as a:  # a page is a LARGE region
+        p = a.malloc(first)
+        a.write(p, bytes(range(256)) * 4)
+        for size in (PS, first):  # every page of the arena taken, every slot of p's zone
+            while a.malloc(size) is not None:
+                pass
+        assert a.malloc(16) is None  # no zone of 16-byte blocks, and no page for one
+        usable = a.usable_size(p)
+        before = a.stats()
+        assert a.realloc(p, 16) == p
+        assert a.usable_size(p) == usable and a.read(p, 1024) == bytes(range(256)) * 4
+        after = a.stats()
+        assert (after.heap_size, after.live_blocks) == (before.heap_size, before.live_blocks)
+        assert after.requested_bytes == before.requested_bytes - first + 16
+        a.check()
+        assert a.realloc(p, 2 * first) is None  # growing still needs room, and keeps the block
+        assert a.read(p, 16) == bytes(range(16)) and a.usable_size(p) == usable
+        a.check()
