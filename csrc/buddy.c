@@ -619,9 +619,10 @@ ma_status ma_buddy_create(uint64_t arena_size, uint64_t min_block,
     b->tags_len = (b->nslots + 1) / 2;
     b->tags = ma_map_zero(b->tags_len);
     if (!b->tags) {
+        uint64_t len = b->tags_len; /* b is freed by ma_destroy */
         ma_destroy(&b->base);
         return ma_fail(NULL, MA_ESYS, "mmap refused to reserve %llu bytes "
-                       "for the block tags", (unsigned long long)b->tags_len);
+                       "for the block tags", (unsigned long long)len);
     }
     b->base.heap_size_at = &b->heap;
     b->base.allocated_at = &b->allocated;
