@@ -71,6 +71,16 @@ static void test_blocks(const char *name)
     CORRUPT(a, h->peak_heap, h->heap - 16, "the heap's top is free, recorded free");
     CORRUPT(a, h->base.arena_size, h->heap - 16, "the heap's top is free, recorded free");
     ma_destroy(a);
+
+    /* The top allocated, recorded free. */
+    a = make(name, "");
+    if (!a)
+        return;
+    uint64_t p, q;
+    EXPECT(ma_malloc(a, 100, &p) == MA_OK && ma_malloc(a, 4096 - 112 - 8, &q) == MA_OK);
+    EXPECT(FL(a)->heap == 4096 && !FL(a)->top_free);
+    CORRUPT(a, FL(a)->top_free, true, "the heap's top is allocated, recorded free");
+    ma_destroy(a);
 }
 
 /* I5 (bins): a node that is not its block's, a stale stamp or bin. */
@@ -210,11 +220,69 @@ static void test_bin_lists(const char *name)
         expect_sound(a, "stamps restored");
     }
     CORRUPT(a, h->tails[3], head, "the list of bin 3 is broken");
+    {   /* the head dropped: the index holds one block fewer than are free */
+        h->roots[3] = second;
+        nd(a, second)->left = NIL;
+        expect_corrupt(a, "the head dropped",
+                       fmt("the free-block index holds not all of the %llu free blocks",
+                           h->free_blocks));
+        h->roots[3] = head;
+        nd(a, second)->left = head;
+        expect_sound(a, "the head restored");
+    }
     CORRUPT(a, nd(a, second)->right, h->pool_top, "the free-block index holds more than all");
     {
         uint32_t last = h->tails[3];
         CORRUPT(a, nd(a, last)->right, head, "the list of bin 3 is broken");
     }
+    ma_destroy(a);
+}
+
+/*
+ * A pairing heap's children that go on past every free block (without a
+ * circle: through the spare slots too): the check stops counting them and
+ * the traversal meets the first that is not the bin's.  Bin 7 holds mid[0]
+ * (the root) and mid[1]; the chain under mid[0] is mid[1], large[0], then
+ * every other slot.
+ */
+static void test_heap_chain(void)
+{
+    struct scene s;
+    ma_allocator *a = scene("best-ao", "", &s);
+    if (!a)
+        return;
+    fl *h = FL(a);
+    EXPECT(ma_free(a, s.fence[0] + 16) == MA_OK && ma_free(a, s.fence[1] + 16) == MA_OK);
+    uint32_t total = h->pool_top, r = h->roots[7];
+    uint32_t m1 = *tag_at(a, s.mid[1]), l0 = *tag_at(a, s.large[0]);
+    EXPECT(total >= h->free_blocks + 2 && (uint64_t)nd(a, r)->off16 << 4 == s.mid[0] &&
+           nd(a, r)->left == m1);
+    fnode *saved = malloc(total * sizeof(fnode));
+    if (!saved) {
+        ma_destroy(a);
+        return;
+    }
+    memcpy(saved, h->pool, total * sizeof(fnode));
+    uint32_t prev = m1;
+    nd(a, m1)->right = l0;
+    nd(a, l0)->up = m1;
+    prev = l0;
+    for (uint32_t x = 0; x < total; x++) {
+        if (x == r || x == m1 || x == l0)
+            continue;
+        nd(a, prev)->right = x;
+        nd(a, x)->up = prev;
+        nd(a, x)->left = nd(a, x)->right = NIL;
+        if (nd(a, x)->off16 <= nd(a, r)->off16)
+            nd(a, x)->off16 = nd(a, r)->off16 + 1;
+        prev = x;
+    }
+    nd(a, l0)->left = NIL;
+    expect_corrupt(a, "a chain of children through the spares",
+                   fmt("free block 0x%llx is indexed under a stale stamp or bin", s.large[0]));
+    memcpy(h->pool, saved, total * sizeof(fnode));
+    free(saved);
+    expect_sound(a, "the chain undone");
     ma_destroy(a);
 }
 
@@ -277,6 +345,21 @@ static void test_treap(const char *name)
         nd(a, low)->size16 = sz, nd(a, low)->aug = au;
         expect_sound(a, "treap restored");
     }
+    ma_destroy(a);
+
+    /* Five large blocks of one size: a subtree's maximum equals its root's
+     * size (ties ordered by the order key). */
+    a = make(name, "");
+    if (!a)
+        return;
+    uint64_t p[10];
+    for (int i = 0; i < 10; i++)
+        EXPECT(ma_malloc(a, i % 2 ? 24 : 30000, &p[i]) == MA_OK);
+    for (int i = 0; i < 10; i += 2)
+        EXPECT(ma_free(a, p[i]) == MA_OK);
+    expect_sound(a, "five large blocks of one size");
+    h = FL(a);
+    EXPECT(nd(a, h->roots[NBINS])->aug == 30016 / 16);
     ma_destroy(a);
 }
 
@@ -436,5 +519,6 @@ int main(void)
     test_bin_lists("worst-ao");
     test_bin_lists("worst-fifo");
     test_treap_depth();
+    test_heap_chain();
     return edges_report();
 }

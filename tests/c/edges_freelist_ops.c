@@ -368,6 +368,28 @@ static void test_ptree_edges(void)
            fresh[1].metadata_bytes < fresh[0].metadata_bytes + 64);
 }
 
+/* Reset: the heap back to prealloc (or empty), the index empty, both
+ * kinds; the instance as fresh. */
+static void test_reset(void)
+{
+    for (int i = 0; i < 12; i++) {
+        ma_allocator *a = make(policies[i], i % 2 ? "prealloc=8K" : "");
+        if (!a)
+            return;
+        uint64_t p[8];
+        ma_stats st;
+        for (int k = 0; k < 8; k++)
+            EXPECT(ma_malloc(a, 1000 * (uint64_t)k + 10, &p[k]) == MA_OK);
+        for (int k = 0; k < 8; k += 3)
+            EXPECT(ma_free(a, p[k]) == MA_OK);
+        EXPECT(ma_reset(a) == MA_OK && ma_check(a) == MA_OK);
+        EXPECT(ma_get_stats(a, &st) == MA_OK && st.live_blocks == 0 &&
+               st.heap_size == (i % 2 ? 8192u : 0u) && st.free_blocks == (i % 2 ? 1u : 0u));
+        EXPECT(ma_malloc(a, 100, &p[0]) == MA_OK && p[0] == 16 && ma_check(a) == MA_OK);
+        ma_destroy(a);
+    }
+}
+
 int main(void)
 {
     test_config_refused();
@@ -381,5 +403,6 @@ int main(void)
     test_renumber_gives_up();
     test_treap_corrupted_ops();
     test_ptree_edges();
+    test_reset();
     return edges_report();
 }
