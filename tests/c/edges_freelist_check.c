@@ -76,7 +76,7 @@ static void test_blocks(const char *name)
     a = make(name, "");
     if (!a)
         return;
-    uint64_t p, q;
+    uint64_t p = 0, q = 0;
     EXPECT(ma_malloc(a, 100, &p) == MA_OK && ma_malloc(a, 4096 - 112 - 8, &q) == MA_OK);
     EXPECT(FL(a)->heap == 4096 && !FL(a)->top_free);
     CORRUPT(a, FL(a)->top_free, true, "the heap's top is allocated, recorded free");

@@ -108,7 +108,7 @@ static void test_beyond_the_arena(void)
     ma_allocator *a = make("first-ao", "arena_size=64K");
     if (!a)
         return;
-    uint64_t p, q = 7, r;
+    uint64_t p = 0, q = 7, r = 0;
     ma_stats before, after;
     EXPECT(ma_malloc(a, 1000, &p) == MA_OK && ma_write(a, p, 0, "kept", 4) == MA_OK);
     EXPECT(ma_get_stats(a, &before) == MA_OK);
@@ -147,7 +147,7 @@ static void test_corrupt_live_block(const char *name)
     if (!a)
         return;
     fl *h = FL(a);
-    uint64_t p, q, out = 7;
+    uint64_t p = 0, q = 0, out = 7;
     EXPECT(ma_malloc(a, 100, &p) == MA_OK && ma_malloc(a, 100, &q) == MA_OK);
     uint64_t off = p - 16, saved = *hdr_at(a, off);
     uint64_t bad[] = {saved & ~F_ALLOC, (saved & F_MASK) | 16,
@@ -181,7 +181,7 @@ static void test_trim(void)
     ma_allocator *a = make("best-ao", "trim=1,prealloc=64K,growth=4K");
     if (!a)
         return;
-    uint64_t p, q;
+    uint64_t p = 0, q = 0;
     ma_stats st;
     EXPECT(ma_malloc(a, 100000, &p) == MA_OK && ma_malloc(a, 100, &q) == MA_OK);
     EXPECT(ma_free(a, q) == MA_OK && ma_free(a, p) == MA_OK);
@@ -193,7 +193,7 @@ static void test_trim(void)
     if (!a)
         return;
     fl *h = FL(a);
-    uint64_t x, s;
+    uint64_t x = 0, s = 0;
     EXPECT(ma_malloc(a, 100, &p) == MA_OK && p == 16);           /* [0, 112) */
     EXPECT(ma_malloc(a, 8072, &x) == MA_OK && x == 128);         /* [112, 8192) */
     EXPECT(h->heap == 8192 && h->rover == PNONE);
@@ -214,7 +214,7 @@ static void test_grow_by_nothing(void)
     if (!a)
         return;
     fl *h = FL(a);
-    uint64_t p, q;
+    uint64_t p = 0, q = 0;
     EXPECT(ma_malloc(a, 100, &p) == MA_OK);
     uint64_t top = 112 >> 4;
     h->pbits[0] &= ~(UINT64_C(1) << top);
@@ -232,7 +232,7 @@ static void test_stray_large_bit(void)
     if (!a)
         return;
     fl *h = FL(a);
-    uint64_t p, q;
+    uint64_t p = 0, q = 0;
     ma_stats st, st2;
     EXPECT(ma_malloc(a, 100, &p) == MA_OK && ma_malloc(a, 100, &q) == MA_OK);
     EXPECT(ma_free(a, p) == MA_OK && ma_get_stats(a, &st) == MA_OK);
