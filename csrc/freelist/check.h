@@ -181,10 +181,12 @@ static void check_node(const fl *hc, uint32_t x, uint32_t b, void *ctx)
         uint64_t seen = 0;
         for (uint32_t k = n->left; k != NIL && c->st == MA_OK; k = node(h, k)->right) {
             if (k >= h->pool_top || node(h, k)->up != prev ||
-                node(h, k)->off16 <= n->off16)
+                node(h, k)->off16 <= n->off16) { /* (k's sibling is not read) */
                 c->st = ma_fail(&h->base, MA_ECORRUPT, "the heap of bin %u is "
                                 "broken or out of order below 0x%llx", b,
                                 (unsigned long long)off);
+                break;
+            }
             prev = k;
             if (++seen > h->free_blocks) /* a cycle */
                 break;
