@@ -520,9 +520,7 @@ static void test_fork(void)
  * leaked: ASan's leak check), and the first success is a working instance. */
 static void test_creation_refused(void)
 {
-    /* Not "buddy": ma_buddy_create reads the freed instance when mmap
-     * refuses its tags (csrc/buddy.c, reported, not in this area). */
-    const char *names[] = {"best-ao", "first-fifo", "next-lifo", "tlsf", "zones"};
+    const char *names[] = {"buddy", "best-ao", "first-fifo", "next-lifo", "tlsf", "zones"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         edges_current = names[k];
         int failed = 0, made = 0;
