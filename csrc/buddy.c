@@ -42,39 +42,10 @@
  * find the new heap end.  walk is O(blocks); check is O(2^(K-m)).
  */
 #include "ma_internal.h"
+#include "buddy/state.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_ORDERS 64
-#define TAG_FREE 1u
-#define TAG_ALLOC 2u
-#define TAG_BIG 0x80u
-#define TAG_BIG_ALLOC 0x40u
-#define TAG_ORDER_MASK 0x3fu
-
-#define MAX_ARENA (UINT64_C(1) << 40)
-#define MIN_ARENA (UINT64_C(1) << 10)
-
-typedef struct buddy {
-    ma_allocator base;        /* must come first */
-    unsigned m;               /* log2(minimum block) */
-    unsigned top;             /* order of the whole arena: K - m */
-    uint64_t nslots;          /* 2^(K-m) */
-    uint8_t *tags;            /* the side table, (nslots + 1) / 2 bytes */
-    uint64_t tags_len;
-    uint64_t head[MAX_ORDERS];  /* first free block of each order */
-    uint64_t count[MAX_ORDERS]; /* free blocks of each order */
-    uint64_t nonempty;          /* bit d: count[d] > 0 */
-    uint64_t allocated;         /* bytes in allocated blocks */
-    uint64_t alloc_blocks;
-    uint64_t heap, peak_heap;
-} buddy;
-
-/* Links kept in the first 16 bytes of a free block. */
-typedef struct free_link {
-    uint64_t next, prev;
-} free_link;
 
 static inline buddy *as_buddy(ma_allocator *a) { return (buddy *)a; }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Line and branch coverage of the C core (csrc/*.c, csrc/freelist/*.h,
-# csrc/zones/*.h) from the C suites (tests/c/test_core.c in its quick mode,
-# tests/c/test_debug.c, every tests/c/edges_*.c) and the Python tests that drive the C core most directly, measured with
-# gcc's gcov and summed by gcovr (the "coverage" extra).  Prints the table
-# and fails when lines or branches fall below the given percentages.
+# Line and branch coverage of the C core (csrc/*.c and the parts they
+# include from csrc/{freelist,zones,buddy,tlsf}/) from the C suites
+# (tests/c/test_core.c in its quick mode, tests/c/test_debug.c, every
+# tests/c/edges_*.c) and the Python tests that drive the C core most
+# directly, measured with gcc's gcov and summed by gcovr (the "coverage"
+# extra).  Prints the table and fails when lines or branches fall below the
+# given percentages.
 #   tests/coverage.sh MIN_LINES MIN_BRANCHES      (in the project's venv)
 # It installs the package built with --coverage into the active virtual
 # environment: reinstall it normally afterwards.
@@ -39,6 +41,6 @@ done
    "$OLDPWD"/tests/test_freelist_policies.py "$OLDPWD"/tests/test_replay.py \
    "$OLDPWD"/tests/test_state_machine.py "$OLDPWD"/tests/test_debug_switches.py \
    -k "not c_suite and not compile and not garbage_collection" | tail -1)
-python -m gcovr --root . --filter 'csrc/[^/]*\.c$' --filter 'csrc/freelist/[^/]*\.h$' --filter 'csrc/zones/[^/]*\.h$' \
+python -m gcovr --root . --filter 'csrc/[^/]*\.c$' --filter 'csrc/(freelist|zones|buddy|tlsf)/[^/]*\.h$' \
   --exclude-unreachable-branches --gcov-ignore-parse-errors=suspicious_hits.warn \
   --print-summary --txt-metric branch --txt - --fail-under-line "$min_lines" --fail-under-branch "$min_branches" build "$out"

@@ -9,39 +9,26 @@
  * minimum block (TAG_FREE 1, TAG_ALLOC 2), a block of order d >= 1 owning
  * the whole byte (0x80 | 0x40 if allocated | d); free blocks hold their
  * list links (next, prev offsets) in their first 16 bytes.  The tags and
- * the lists' heads and counts live in the instance's struct: `mirror` below
- * copies its layout and is verified against ma_get_stats before each use.
+ * the lists' heads and counts live in the instance's struct (struct buddy,
+ * csrc/buddy/state.h), whose fields state() checks against ma_get_stats.
  */
 #include "edges.h"
 #include "ma_internal.h"
+#include "buddy/state.h"
 
 #include <stdlib.h>
 
-#define BIG 0x80u
-#define BIG_ALLOC 0x40u
-
-/* buddy.c's struct buddy, field for field. */
-typedef struct mirror {
-    ma_allocator base;
-    unsigned m, top;
-    uint64_t nslots;
-    uint8_t *tags;
-    uint64_t tags_len;
-    uint64_t head[64], count[64];
-    uint64_t nonempty, allocated, alloc_blocks, heap, peak_heap;
-} mirror;
-
 /* The instance's struct, once its fields agree with the public interface
  * (arena 1 KiB, 16-byte minimum blocks), else a counted failure and NULL. */
-static mirror *state(ma_allocator *a)
+static buddy *state(ma_allocator *a)
 {
-    mirror *m = (mirror *)(void *)a;
+    buddy *m = (buddy *)(void *)a;
     ma_stats st;
     int ok = ma_get_stats(a, &st) == MA_OK && m->m == 4 && m->top == 6 &&
              m->nslots == 64 && m->tags_len == 32 && m->heap == st.heap_size &&
              m->peak_heap == st.peak_heap_size && m->allocated == st.allocated_bytes &&
              m->alloc_blocks == st.live_blocks;
-    EXPECT(ok); /* else buddy.c's struct changed: update `mirror` */
+    EXPECT(ok);
     return ok ? m : NULL;
 }
 
@@ -140,8 +127,8 @@ static ma_allocator *scene(void)
     uint64_t c = must(a, 16), d = must(a, 16), e = must(a, 16);
     EXPECT(c == 528 && d == 544 && e == 560);
     EXPECT(ma_free(a, c) == MA_OK && ma_free(a, e) == MA_OK);
-    mirror *m = state(a);
-    EXPECT(m && m->tags[0] == (BIG | BIG_ALLOC | 5) && m->tags[16] == 0x12 &&
+    buddy *m = state(a);
+    EXPECT(m && m->tags[0] == (TAG_BIG | TAG_BIG_ALLOC | 5) && m->tags[16] == 0x12 &&
            m->tags[17] == 0x12 && m->head[0] == 560 && m->count[0] == 2);
     EXPECT(ma_check(a) == MA_OK);
     return a;
@@ -152,7 +139,7 @@ static ma_allocator *scene(void)
 static void test_tags(void)
 {
     ma_allocator *a = scene();
-    mirror *m = a ? state(a) : NULL;
+    buddy *m = a ? state(a) : NULL;
     if (!m) {
         ma_destroy(a);
         return;
@@ -161,9 +148,9 @@ static void test_tags(void)
     EXPECT(ma_walk(a, stop_at_first, &n) == MA_OK && n == 1);
     uint8_t *t = m->tags;
     BREAK(a, t[16], 0x13, "offset 0x200 starts no block");        /* a bad nibble */
-    BREAK(a, t[16], BIG | BIG_ALLOC, "offset 0x210 starts no block"); /* odd slot */
-    BREAK(a, t[17], BIG | 2, "block at 0x220 of 64 bytes is misaligned or passes the arena's end");
-    BREAK(a, t[0], BIG | BIG_ALLOC | 7, "block at 0x0 of 2048 bytes is misaligned");
+    BREAK(a, t[16], TAG_BIG | TAG_BIG_ALLOC, "offset 0x210 starts no block"); /* odd slot */
+    BREAK(a, t[17], TAG_BIG | 2, "block at 0x220 of 64 bytes is misaligned or passes the arena's end");
+    BREAK(a, t[0], TAG_BIG | TAG_BIG_ALLOC | 7, "block at 0x0 of 2048 bytes is misaligned");
     BREAK(a, t[1], 0x01, "the side table marks a block start inside the block at 0x0");
     BREAK(a, t[9], 0x80, "marks a block start inside the block at 0x0");
     n = 0;
@@ -201,7 +188,7 @@ static void test_tags(void)
 static void test_lists(void)
 {
     ma_allocator *a = scene();
-    mirror *m = a ? state(a) : NULL;
+    buddy *m = a ? state(a) : NULL;
     if (!m) {
         ma_destroy(a);
         return;
@@ -243,13 +230,13 @@ static void test_unmerged_buddies(void)
 {
     ma_allocator *a = NULL;
     EXPECT(ma_buddy_create(1024, 16, &a) == MA_OK);
-    mirror *m = a ? state(a) : NULL;
+    buddy *m = a ? state(a) : NULL;
     if (!m) {
         ma_destroy(a);
         return;
     }
-    EXPECT(must(a, 512) == 0 && m->tags[0] == (BIG | BIG_ALLOC | 5));
-    BREAK(a, m->tags[0], BIG | 5, "free buddies at 0x0 and 0x200 (512 bytes) are not merged");
+    EXPECT(must(a, 512) == 0 && m->tags[0] == (TAG_BIG | TAG_BIG_ALLOC | 5));
+    BREAK(a, m->tags[0], TAG_BIG | 5, "free buddies at 0x0 and 0x200 (512 bytes) are not merged");
     ma_destroy(a);
 }
 
@@ -263,7 +250,7 @@ static void test_heap_end_over_broken_tags(void)
 {
     ma_allocator *a = NULL;
     EXPECT(ma_buddy_create(1024, 16, &a) == MA_OK);
-    mirror *m = a ? state(a) : NULL;
+    buddy *m = a ? state(a) : NULL;
     if (!m) {
         ma_destroy(a);
         return;

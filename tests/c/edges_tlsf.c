@@ -9,42 +9,26 @@
  * (size | T_ALLOC 1 | T_PREV 2), its payload (the address) at b + 16; a
  * free block's links (next, prev: 32-bit offsets / 16) at b + 16 and its
  * footer at b + size; the epilogue's size word at heap + 8.  The counters,
- * bitmaps and list heads live in the instance's struct: `mirror` below
- * copies its layout and is verified against ma_get_stats before each use.
+ * bitmaps and list heads live in the instance's struct (struct tlsf,
+ * csrc/tlsf/state.h), whose fields state() checks against ma_get_stats.
  */
 #include "edges.h"
 #include "ma_internal.h"
+#include "tlsf/state.h"
 
 #include <stdlib.h>
 
-#define T_ALLOC UINT64_C(1)
-#define T_PREV UINT64_C(2)
-#define NIL UINT32_MAX
-
-/* tlsf.c's struct tlsf, field for field. */
-typedef struct mirror {
-    ma_allocator base;
-    unsigned k;
-    uint64_t growth, prealloc;
-    bool trim;
-    uint64_t heap, peak_heap;
-    uint64_t free_bytes, free_blocks, allocated, alloc_blocks;
-    uint32_t fl_map;
-    uint64_t sl_map[32];
-    uint32_t heads[32][64];
-} mirror;
-
 /* The instance's struct, once its fields agree with what the public
  * interface reports (else a counted failure and NULL). */
-static mirror *state(ma_allocator *a, unsigned k, uint64_t growth)
+static tlsf *state(ma_allocator *a, unsigned k, uint64_t growth)
 {
-    mirror *m = (mirror *)(void *)a;
+    tlsf *m = (tlsf *)(void *)a;
     ma_stats st;
     int ok = ma_get_stats(a, &st) == MA_OK && m->k == k && m->growth == growth &&
              m->heap == st.heap_size && m->peak_heap == st.peak_heap_size &&
              m->free_bytes == st.free_bytes && m->free_blocks == st.free_blocks &&
              m->allocated == st.allocated_bytes && m->alloc_blocks == st.live_blocks;
-    EXPECT(ok); /* else tlsf.c's struct changed: update `mirror` */
+    EXPECT(ok);
     return ok ? m : NULL;
 }
 
@@ -69,7 +53,7 @@ static void set_next(ma_allocator *a, uint64_t b, uint32_t next)
     memcpy(at(a, b + 16), &next, 4);
 }
 
-static ma_allocator *tlsf(uint64_t arena, uint64_t growth, unsigned k)
+static ma_allocator *make_tlsf(uint64_t arena, uint64_t growth, unsigned k)
 {
     ma_tlsf_config c = ma_tlsf_config_default();
     c.arena_size = arena;
@@ -182,7 +166,7 @@ static void same(ma_allocator *a, uint64_t p, const snapshot *s, uint64_t failur
 /* Requests the arena cannot hold: each is MA_ENOMEM and changes nothing. */
 static void test_memory_refused(void)
 {
-    ma_allocator *a = tlsf(4096, 16, 5);
+    ma_allocator *a = make_tlsf(4096, 16, 5);
     if (!a)
         return;
     uint64_t p = MA_NULL, q = MA_NULL, r = 7;
@@ -222,7 +206,7 @@ static void test_memory_refused(void)
  * is in the last first-level class (31), above which no level exists. */
 static void test_the_last_level(void)
 {
-    ma_allocator *a = tlsf(UINT64_C(1) << 35, 4096, 1);
+    ma_allocator *a = make_tlsf(UINT64_C(1) << 35, 4096, 1);
     if (!a)
         return;
     uint64_t p = MA_NULL, q = 7;
@@ -248,7 +232,7 @@ static int stop_at_first(const ma_block *b, void *n)
  */
 static ma_allocator *three(int free_first, uint64_t p[3])
 {
-    ma_allocator *a = tlsf(1 << 16, 16, 5);
+    ma_allocator *a = make_tlsf(1 << 16, 16, 5);
     if (!a)
         return NULL;
     for (int i = 0; i < 3; i++)
@@ -351,7 +335,7 @@ static void test_epilogue(void)
  */
 static ma_allocator *two_free(uint64_t p[4])
 {
-    ma_allocator *a = tlsf(1 << 16, 16, 5);
+    ma_allocator *a = make_tlsf(1 << 16, 16, 5);
     if (!a)
         return NULL;
     for (int i = 0; i < 4; i++)
@@ -399,7 +383,7 @@ static void test_instance_fields(void)
 {
     uint64_t p[4];
     ma_allocator *a = two_free(p);
-    mirror *m = a ? state(a, 5, 16) : NULL;
+    tlsf *m = a ? state(a, 5, 16) : NULL;
     if (!m) {
         ma_destroy(a);
         return;
@@ -504,7 +488,7 @@ static void test_trim_sliver(void)
  */
 static void test_forged_record(void)
 {
-    ma_allocator *a = tlsf(1 << 16, 16, 5);
+    ma_allocator *a = make_tlsf(1 << 16, 16, 5);
     if (!a)
         return;
     uint64_t p = MA_NULL;
