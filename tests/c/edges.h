@@ -66,6 +66,56 @@ static inline unsigned char *at(ma_allocator *a, uint64_t addr)
     return (unsigned char *)((uintptr_t)ma_arena_base(a) + (uintptr_t)addr);
 }
 
+/* ma_malloc(a, size) that must succeed (counted), or MA_NULL. */
+static inline uint64_t must(ma_allocator *a, uint64_t size)
+{
+    uint64_t p = MA_NULL;
+    EXPECT(ma_malloc(a, size, &p) == MA_OK);
+    return p;
+}
+
+/* The 8-byte word at arena offset off, read and written. */
+static inline uint64_t rd(ma_allocator *a, uint64_t off)
+{
+    uint64_t v;
+    memcpy(&v, at(a, off), 8);
+    return v;
+}
+
+static inline void wr(ma_allocator *a, uint64_t off, uint64_t v) { memcpy(at(a, off), &v, 8); }
+
+static inline ma_stats stats_of(ma_allocator *a)
+{
+    ma_stats st;
+    memset(&st, 0, sizeof st);
+    EXPECT(ma_get_stats(a, &st) == MA_OK);
+    return st;
+}
+
+static inline int same_stats(const ma_stats *x, const ma_stats *y)
+{
+    return memcmp(x, y, sizeof *x) == 0;
+}
+
+/* ma_check must report corruption with these words in its message. */
+static inline void expect_check(ma_allocator *a, const char *words)
+{
+    ma_status st = ma_check(a);
+    EXPECT(st == MA_ECORRUPT && said(words));
+    if (st != MA_ECORRUPT || !said(words))
+        fprintf(stderr, "  wanted \"%s\"\n", words);
+}
+
+/* Set one field, expect check to name it, put it back, expect check OK. */
+#define BREAK(a, field, value, words)                                         \
+    do {                                                                      \
+        __typeof__(field) old_ = (field);                                     \
+        (field) = (value);                                                    \
+        expect_check((a), (words));                                           \
+        (field) = old_;                                                       \
+        EXPECT(ma_check(a) == MA_OK);                                         \
+    } while (0)
+
 /* Calls still allowed before injected failures begin (-1: no failures). */
 static long edges_allowed = -1;
 

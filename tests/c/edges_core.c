@@ -34,19 +34,6 @@
 #define F_ALLOC UINT64_C(1)
 #define F_PREV UINT64_C(2)
 
-static ma_stats stats_of(ma_allocator *a)
-{
-    ma_stats st;
-    memset(&st, 0, sizeof st);
-    EXPECT(ma_get_stats(a, &st) == MA_OK);
-    return st;
-}
-
-static int same_stats(const ma_stats *x, const ma_stats *y)
-{
-    return memcmp(x, y, sizeof *x) == 0;
-}
-
 /* The free list's header word of the block whose address is addr. */
 static uint64_t *header(ma_allocator *a, uint64_t addr)
 {

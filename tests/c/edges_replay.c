@@ -49,19 +49,6 @@ static void ev(trace *t, int op, uint32_t id, uint64_t size, uint64_t arg)
     t->arg[i] = arg;
 }
 
-static ma_stats stats_of(ma_allocator *a)
-{
-    ma_stats st;
-    memset(&st, 0, sizeof st);
-    EXPECT(ma_get_stats(a, &st) == MA_OK);
-    return st;
-}
-
-static int same_stats(const ma_stats *x, const ma_stats *y)
-{
-    return memcmp(x, y, sizeof *x) == 0;
-}
-
 static const ma_replay_config no_config = {0, 0, 0, NULL, NULL};
 
 /* ---- replay: arguments and malformed traces ---------------------------------- */

@@ -32,15 +32,6 @@ static tlsf *state(ma_allocator *a, unsigned k, uint64_t growth)
     return ok ? m : NULL;
 }
 
-static uint64_t rd(ma_allocator *a, uint64_t off)
-{
-    uint64_t v;
-    memcpy(&v, at(a, off), 8);
-    return v;
-}
-
-static void wr(ma_allocator *a, uint64_t off, uint64_t v) { memcpy(at(a, off), &v, 8); }
-
 /* A free block's links (at b + 16). */
 static void links(ma_allocator *a, uint64_t b, uint32_t *next, uint32_t *prev)
 {
@@ -67,14 +58,6 @@ static ma_allocator *make_tlsf(uint64_t arena, uint64_t growth, unsigned k)
         return NULL;
     }
     return a;
-}
-
-static void expect_check(ma_allocator *a, const char *words)
-{
-    ma_status st = ma_check(a);
-    EXPECT(st == MA_ECORRUPT && said(words));
-    if (st != MA_ECORRUPT || !said(words))
-        fprintf(stderr, "  wanted \"%s\"\n", words);
 }
 
 /* Every parameter out of its range, and no memory for the instance. */

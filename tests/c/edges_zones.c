@@ -22,40 +22,6 @@
 
 static zones *Z(ma_allocator *a) { return (zones *)(void *)a; }
 
-static void expect_check(ma_allocator *a, const char *words)
-{
-    ma_status st = ma_check(a);
-    EXPECT(st == MA_ECORRUPT && said(words));
-    if (st != MA_ECORRUPT || !said(words))
-        fprintf(stderr, "  wanted \"%s\"\n", words);
-}
-
-/* Set one field, expect check to name it, put it back, expect check OK. */
-#define BREAK(a, field, value, words)                                         \
-    do {                                                                      \
-        __typeof__(field) old_ = (field);                                     \
-        (field) = (value);                                                    \
-        expect_check((a), (words));                                           \
-        (field) = old_;                                                       \
-        EXPECT(ma_check(a) == MA_OK);                                         \
-    } while (0)
-
-static uint64_t rd(ma_allocator *a, uint64_t off)
-{
-    uint64_t v;
-    memcpy(&v, at(a, off), 8);
-    return v;
-}
-
-static void wr(ma_allocator *a, uint64_t off, uint64_t v) { memcpy(at(a, off), &v, 8); }
-
-static uint64_t must(ma_allocator *a, uint64_t size)
-{
-    uint64_t p = MA_NULL;
-    EXPECT(ma_malloc(a, size, &p) == MA_OK);
-    return p;
-}
-
 static ma_allocator *fresh(void)
 {
     ma_allocator *a = NULL;
