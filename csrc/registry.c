@@ -276,9 +276,9 @@ _Static_assert(sizeof buddy_options / sizeof buddy_options[0] + N_COMMON <= MAX_
                "raise MAX_OPTIONS");
 _Static_assert(sizeof freelist_options / sizeof freelist_options[0] + N_COMMON <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
-_Static_assert(sizeof zones_options / sizeof zones_options[0] <= MAX_OPTIONS,
+_Static_assert(sizeof zones_options / sizeof zones_options[0] + N_COMMON <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
-_Static_assert(sizeof tlsf_options / sizeof tlsf_options[0] <= MAX_OPTIONS,
+_Static_assert(sizeof tlsf_options / sizeof tlsf_options[0] + N_COMMON <= MAX_OPTIONS,
                "raise MAX_OPTIONS");
 
 /* Option j of entry e: its own, then the common ones. */
