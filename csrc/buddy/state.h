@@ -18,6 +18,9 @@
 #define MAX_ARENA (UINT64_C(1) << 40)
 #define MIN_ARENA (UINT64_C(1) << 10)
 
+/* One bit of `touched` per granule of 4 KiB of tags. */
+#define GRANULE_SHIFT 12
+
 typedef struct buddy {
     ma_allocator base;        /* must come first */
     unsigned m;               /* log2(minimum block) */
@@ -25,6 +28,9 @@ typedef struct buddy {
     uint64_t nslots;          /* 2^(K-m) */
     uint8_t *tags;            /* the side table, (nslots + 1) / 2 bytes */
     uint64_t tags_len;
+    uint64_t *touched;        /* bit g: a tag in granule g was written since
+                               * the table was mapped or reset (I7) */
+    uint64_t map_len;         /* tags and touched share one mapping */
     uint64_t head[MAX_ORDERS];  /* first free block of each order */
     uint64_t count[MAX_ORDERS]; /* free blocks of each order */
     uint64_t nonempty;          /* bit d: count[d] > 0 */

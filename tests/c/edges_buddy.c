@@ -62,7 +62,7 @@ static void test_create_refusals(void)
         {MA_ENOMEM, "no memory for the instance"},
         {MA_ESYS, "mmap refused to reserve"},
         {MA_ENOMEM, "no memory for the allocation record"},
-        {MA_ESYS, "mmap refused to reserve 32 bytes for the block tags"},
+        {MA_ESYS, "mmap refused to reserve 40 bytes for the block tags"},
     };
     for (long n = 0; n < 4; n++) {
         a = (ma_allocator *)&a;
@@ -241,6 +241,30 @@ static void test_heap_end_over_broken_tags(void)
     ma_destroy(a);
 }
 
+/* I2 over a table of many granules (I7): a 16 MiB arena of 16-byte blocks
+ * has 512 KiB of tags, 128 granules of 4 KiB.  One 16-byte allocation
+ * splits the arena into free blocks of every order; the largest, at
+ * 0x800000, starts at tag byte 0x40000 (granule 64), whose bit the split
+ * set, so a tag written anywhere in that granule inside the block is
+ * found, also at the granule's last byte; the check reads those granules
+ * only, and after a reset none but the first. */
+static void test_interior_tags_across_granules(void)
+{
+    ma_allocator *a = make("buddy", "arena_size=16M,min_block=16");
+    if (!a)
+        return;
+    buddy *b = (buddy *)(void *)a;
+    EXPECT(must(a, 16) == 0 && ma_check(a) == MA_OK);
+    uint64_t g = 0x40000 >> GRANULE_SHIFT;
+    EXPECT(b->touched[g >> 6] == (UINT64_C(1) << (g & 63) | (g < 64 ? 1 : 0)) &&
+           b->touched[0] & 1); /* granules 0 (the small blocks) and 64 */
+    BREAK(a, b->tags[0x40000 + 100], TAG_BIG | 3, "inside the block at 0x800000");
+    BREAK(a, b->tags[0x40fff], TAG_ALLOC, "inside the block at 0x800000");
+    EXPECT(ma_reset(a) == MA_OK && ma_check(a) == MA_OK);
+    EXPECT(b->touched[0] == 1 && b->touched[1] == 0); /* the arena's one block */
+    ma_destroy(a);
+}
+
 int main(void)
 {
     test_create_refusals();
@@ -248,5 +272,6 @@ int main(void)
     test_lists();
     test_unmerged_buddies();
     test_heap_end_over_broken_tags();
+    test_interior_tags_across_granules();
     return edges_report();
 }
