@@ -36,10 +36,11 @@
  *   I6  heap is the end of the highest allocated block (0 when none), and
  *       peak_heap >= heap;
  *   I7  every tag in a granule (4 KiB of the table) whose bit in `touched`
- *       is clear is 0: the allocator has written no tag there since the
- *       table was mapped (zero) or reset (discarded), so I2's scan reads
- *       only touched granules.  (Not checked: it is what spares the check
- *       the whole table.)
+ *       is clear is 0: tags are written only at block starts, a start is
+ *       new only as the high half of a split (or the arena's first block),
+ *       and make_free_new marks its granule; the table was mapped zero or
+ *       reset (discarded) since.  So I2's scan reads only touched granules.
+ *       (Not checked: it is what spares the check the whole table.)
  *
  * ==== Costs =================================================================
  * malloc, memalign, free and realloc are O(K - m): at most K - m splits or
@@ -101,8 +102,6 @@ static bool is_free_block(const buddy *b, uint64_t i, unsigned d)
 static void tag_set(buddy *b, uint64_t i, unsigned d, bool allocated)
 {
     uint8_t *t = &b->tags[i >> 1];
-    uint64_t g = (i >> 1) >> GRANULE_SHIFT; /* I7 */
-    b->touched[g >> 6] |= UINT64_C(1) << (g & 63);
     if (d) {
         *t = (uint8_t)(TAG_BIG | (allocated ? TAG_BIG_ALLOC : 0u) | d);
         return;
@@ -152,6 +151,16 @@ static void make_free(buddy *b, uint64_t off, unsigned d)
 {
     tag_set(b, off >> b->m, d, false);
     list_push(b, d, off);
+}
+
+/* A new block start: the high half of a split (or the arena's one block).
+ * Tags are written only at block starts, and every other start was once
+ * made here, so its granule is marked touched here only (I7). */
+static void make_free_new(buddy *b, uint64_t off, unsigned d)
+{
+    uint64_t g = (off >> (b->m + 1)) >> GRANULE_SHIFT;
+    b->touched[g >> 6] |= UINT64_C(1) << (g & 63);
+    make_free(b, off, d);
 }
 
 /* ---- heap size ------------------------------------------------------------------ */
@@ -219,7 +228,7 @@ static ma_status buddy_memalign(ma_allocator *a, uint64_t alignment,
     tag_clear(b, off >> b->m, j);
     while (j > d) { /* split: keep the low half, free the high half */
         j--;
-        make_free(b, off + block_size(b, j), j);
+        make_free_new(b, off + block_size(b, j), j);
     }
     tag_set(b, off >> b->m, d, true);
     b->allocated += block_size(b, d);
@@ -302,7 +311,7 @@ static ma_status buddy_realloc(ma_allocator *a, uint64_t off, uint64_t size,
         tag_clear(b, i, d);
         for (unsigned j = d; j > nd;) {
             j--;
-            make_free(b, off + block_size(b, j), j);
+            make_free_new(b, off + block_size(b, j), j);
         }
         tag_set(b, i, nd, true);
         b->allocated -= block_size(b, d) - block_size(b, nd);
@@ -567,7 +576,7 @@ static void buddy_init_state(buddy *b)
     b->nonempty = 0;
     b->allocated = b->alloc_blocks = 0;
     b->heap = b->peak_heap = 0;
-    make_free(b, 0, b->top);
+    make_free_new(b, 0, b->top);
 }
 
 static ma_status buddy_reset(ma_allocator *a)

@@ -303,21 +303,29 @@ static unsigned aligned_class(const zones *z, uint64_t size, uint64_t align)
     return ci;
 }
 
+/* A block of size bytes at a multiple of alignment, or MA_NULL. */
+static inline uint64_t place(zones *z, uint64_t alignment, uint64_t size)
+{
+    if (__builtin_expect(alignment <= MA_ALIGN && size <= z->small_max, 1))
+        return zone_alloc(z, z->class_of[(size + 15) >> 4]);
+    unsigned ci = aligned_class(z, size, alignment);
+    return ci < z->nclasses ? zone_alloc(z, ci) : large_alloc(z, size, alignment);
+}
+
+static ma_status no_room(ma_allocator *a, uint64_t alignment, uint64_t size)
+{
+    return ma_fail(a, MA_ENOMEM, "no room in the arena for %llu bytes "
+                   "(alignment %llu)", (unsigned long long)size,
+                   (unsigned long long)alignment);
+}
+
 static ma_status zones_memalign(ma_allocator *a, uint64_t alignment,
                                 uint64_t size, uint64_t *addr)
 {
     zones *z = as_zones(a);
-    uint64_t p;
-    if (__builtin_expect(alignment <= MA_ALIGN && size <= z->small_max, 1)) {
-        p = zone_alloc(z, z->class_of[(size + 15) >> 4]);
-    } else {
-        unsigned ci = aligned_class(z, size, alignment);
-        p = ci < z->nclasses ? zone_alloc(z, ci) : large_alloc(z, size, alignment);
-    }
+    uint64_t p = place(z, alignment, size);
     if (p == MA_NULL)
-        return ma_fail(a, MA_ENOMEM, "no room in the arena for %llu bytes "
-                       "(alignment %llu)", (unsigned long long)size,
-                       (unsigned long long)alignment);
+        return no_room(a, alignment, size);
     *addr = p;
     return MA_OK;
 }
@@ -423,16 +431,15 @@ static ma_status zones_realloc(ma_allocator *a, uint64_t addr, uint64_t size,
             return MA_OK;
         }
     }
-    uint64_t moved, room = 0;
-    st = zones_memalign(a, MA_ALIGN, size, &moved);
-    if (st == MA_ENOMEM && size <= old) {
+    uint64_t moved = place(z, MA_ALIGN, size), room = 0;
+    if (moved == MA_NULL && size <= old) {
         /* A smaller block with no room to move to: it stays where it is
          * (with its usable size), so that a shrink never fails. */
         *new_addr = addr;
         return MA_OK;
     }
-    if (st != MA_OK)
-        return st;
+    if (moved == MA_NULL)
+        return no_room(a, MA_ALIGN, size);
     /* Every usable byte the two blocks share survives. */
     zones_usable_size(a, moved, &room);
     memcpy(ma_ptr(a, moved), ma_ptr(a, addr),

@@ -92,10 +92,9 @@ class LiveBlock:
     requested: int
     alignment: int
     data: bytes  # what the machine wrote: the block's whole usable size
-    # The (requested, alignment) this block held before reallocs that kept
-    # it in place: an allocator may keep a block's size for a request it
-    # still holds when it has no room to move it (zones does).
-    earlier: tuple[tuple[int, int], ...] = ()
+    # The block size a realloc kept for this block because it found no
+    # room to move it (0: none); checked at that realloc (zones does it).
+    kept: int = 0
 
 
 @dataclasses.dataclass
@@ -246,8 +245,11 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.model.remove(p)
         self._fill(q, size, 16)
         if q == p:
-            self.model.live[q].earlier = (*old.earlier, (old.requested, old.alignment))
+            self.realloc_in_place(q, size, old)
         return q
+
+    def realloc_in_place(self, p: int, size: int, old: LiveBlock) -> None:
+        """A realloc kept the block at p: allocator-specific checks."""
 
     @rule(p=consumes(addresses))
     def free(self, p: int) -> None:
@@ -408,25 +410,32 @@ class _ZonesRules:
 
     allocator: Any
 
-    def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
+    def _zones_block(self, requested: int, alignment: int) -> int:
         import mmap
 
         opts = self.allocator.options
+        return expected_zones_block(requested, alignment, self.allocator.classes(),
+                                    int(opts["small_max"]), mmap.PAGESIZE)
 
-        def block_for(requested: int, alignment: int) -> int:
-            return expected_zones_block(requested, alignment, self.allocator.classes(),
-                                        int(opts["small_max"]), mmap.PAGESIZE)
+    def realloc_in_place(self, p: int, size: int, old: LiveBlock) -> None:
+        usable = self.allocator.usable_size(p)
+        if usable == self._zones_block(size, 16):
+            return
+        # Kept at its old size: only a shrink that found no room to move.
+        assert size <= len(old.data) == usable, (
+            f"realloc to {size} kept the block at {usable} bytes, it held {len(old.data)}")
+        assert self.allocator.malloc(size) is None, (
+            f"realloc to {size} kept the block in place although a block of that size was free")
+        self.model.mallocs += 1
+        self.model.failures += 1
+        self.model.live[p].kept = usable
 
-        want = block_for(model_block.requested, model_block.alignment)
-        # A realloc that found no room to move a block it still holds keeps
-        # it in place, with the size an earlier request gave it.
-        kept = {block_for(r, al) for r, al in model_block.earlier}
-        kept = {k for k in kept if k >= model_block.requested} - {want}
+    def block_invariant(self, block: Any, model_block: LiveBlock) -> None:
+        want = self._zones_block(model_block.requested, model_block.alignment)
         assert block.address == block.offset, "zone blocks have no header"
-        assert block.size == want or block.size in kept, (
+        assert block.size in (want, model_block.kept), (
             f"block at {block.offset:#x} is {block.size} bytes; a request of "
-            f"{model_block.requested} (alignment {model_block.alignment}) takes {want}"
-            + (f", or as a block kept in place one of {sorted(kept)}" if kept else ""))
+            f"{model_block.requested} (alignment {model_block.alignment}) takes {want}")
 
     def heap_invariant(self, blocks: Blocks) -> None:
         zones = self.allocator.zones()

@@ -6,6 +6,7 @@ import mmap
 import pytest
 
 import memalloc_py as ma
+from memalloc_py._native import ffi, lib
 from memalloc_py.testing import expected_zones_block
 
 PS = mmap.PAGESIZE
@@ -322,7 +323,10 @@ def test_a_shrinking_realloc_with_no_room_to_move_stays_in_place(first):
         assert a.malloc(16) is None  # no zone of 16-byte blocks, and no page for one
         usable = a.usable_size(p)
         before = a.stats()
+        assert a.malloc(32) is None  # the thread's last message names 32 bytes, not 16
+        message = ffi.string(lib.ma_thread_error())
         assert a.realloc(p, 16) == p
+        assert ffi.string(lib.ma_thread_error()) == message  # no failure's message after a success
         assert a.usable_size(p) == usable and a.read(p, 1024) == bytes(range(256)) * 4
         after = a.stats()
         assert (after.heap_size, after.live_blocks) == (before.heap_size, before.live_blocks)
@@ -331,3 +335,11 @@ def test_a_shrinking_realloc_with_no_room_to_move_stays_in_place(first):
         assert a.realloc(p, 2 * first) is None  # growing still needs room, and keeps the block
         assert a.read(p, 16) == bytes(range(16)) and a.usable_size(p) == usable
         a.check()
+
+
+def test_a_shrink_to_another_class_moves_when_there_is_room(z):
+    p = z.malloc(1024)
+    z.write(p, b"x" * 16)
+    q = z.realloc(p, 16)
+    assert q != p and z.usable_size(q) == 16 and z.read(q, 16) == b"x" * 16
+    z.check()

@@ -28,15 +28,15 @@ typedef struct buddy {
     uint64_t nslots;          /* 2^(K-m) */
     uint8_t *tags;            /* the side table, (nslots + 1) / 2 bytes */
     uint64_t tags_len;
-    uint64_t *touched;        /* bit g: a tag in granule g was written since
-                               * the table was mapped or reset (I7) */
-    uint64_t map_len;         /* tags and touched share one mapping */
     uint64_t head[MAX_ORDERS];  /* first free block of each order */
     uint64_t count[MAX_ORDERS]; /* free blocks of each order */
     uint64_t nonempty;          /* bit d: count[d] > 0 */
     uint64_t allocated;         /* bytes in allocated blocks */
     uint64_t alloc_blocks;
     uint64_t heap, peak_heap;
+    uint64_t *touched;        /* bit g: a tag in granule g was written since
+                               * the table was mapped or reset (I7) */
+    uint64_t map_len;         /* tags and touched share one mapping */
 } buddy;
 
 /* Links kept in the first 16 bytes of a free block. */
