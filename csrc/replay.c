@@ -18,9 +18,10 @@
  * live at the end are adopted into it, which cannot fail, so afterwards the
  * instance is exactly as if the events had been made one by one through
  * ma_malloc/ma_free/...  The operation counters and requested_bytes are
- * current at every sample and at the end (engine_sync: the run keeps the
- * hot ones in its own registers, as it does the columns and the allocator's
- * operations; mallocs and frees are inlined into the loop, reallocs call).
+ * current at every sample and at the end (engine_sync: during the run the
+ * hot ones are kept in the run's own state, as are the columns and the
+ * allocator's operations; mallocs and frees are inlined into the loop,
+ * reallocs call).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* clock_gettime, posix_memalign */
@@ -55,10 +56,12 @@ struct id_slot {
     uint64_t req;  /* requested bytes */
 };
 
-/* The state of a run.  The loops work on a local copy whose address never
- * escapes, so that the compiler keeps its fields (the columns, the table,
- * the operations) in registers across the allocator's calls instead of
- * reloading them after each one. */
+/* The state of a run.  Each loop works on its own local copy: the columns,
+ * the allocator's operations, the id table and the hot counters are one
+ * load from the stack frame away, and no call into the allocator can
+ * change them, instead of two or three loads through the instance and the
+ * trace view after every call (the copy's address goes only to the
+ * engine's own rare paths, which update it in place). */
 typedef struct engine {
     ma_allocator *a;
     ma_status (*memalign)(ma_allocator *, uint64_t, uint64_t, uint64_t *);
@@ -422,7 +425,7 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     bool may_stop = c->progress_every && c->progress;
     if ((st = engine_begin(&e0, a, t, c->size_scale, may_stop, r)) != MA_OK)
         return st;
-    engine e = e0; /* whose address never escapes: see engine */
+    engine e = e0; /* the run's own copy: see engine */
     uint64_t every = c->sample_every, next_sample = every ? every - 1 : UINT64_MAX;
     uint64_t next_progress = may_stop ? c->progress_every - 1 : UINT64_MAX;
     uint64_t max_heap = 0, max_live = 0, heap_at_max_live = 0, alloc_at_max_live = 0;
@@ -495,7 +498,7 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
     engine e0;
     if ((st = engine_begin(&e0, a, t, size_scale, false, r)) != MA_OK)
         return st;
-    engine e = e0; /* whose address never escapes: see engine */
+    engine e = e0; /* the run's own copy: see engine */
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++)
         if ((st = step(&e, i)) != MA_OK)

@@ -26,8 +26,16 @@ def core_objects(tmp_path_factory):
     return sorted(str(p) for p in out.glob("*.o"))
 
 
-def test_there_are_edge_programs():
-    assert len(EDGES) >= 1
+def test_every_edge_program_is_here():
+    assert [p.stem for p in EDGES] == [
+        "edges_buddy", "edges_core", "edges_freelist_check", "edges_freelist_ops",
+        "edges_replay", "edges_system", "edges_tlsf", "edges_zones"]
+
+
+@pytest.mark.parametrize("src", EDGES, ids=[p.stem for p in EDGES])
+def test_edge_program_compiles_without_warnings_under_clang(src, tmp_path):
+    run([compiler("clang"), *WARN, "-O2", "-D_GNU_SOURCE", f"-I{CSRC}", "-c", str(src),
+         "-o", str(tmp_path / "edge.o")])
 
 
 @pytest.mark.parametrize("src", EDGES, ids=[p.stem for p in EDGES])
