@@ -56,12 +56,10 @@ struct id_slot {
     uint64_t req;  /* requested bytes */
 };
 
-/* The state of a run.  Each loop works on its own local copy: the columns,
- * the allocator's operations, the id table and the hot counters are one
- * load from the stack frame away, and no call into the allocator can
- * change them, instead of two or three loads through the instance and the
- * trace view after every call (the copy's address goes only to the
- * engine's own rare paths, which update it in place). */
+/* The state of a run, a local of each loop: the columns, the allocator's
+ * operations, the id table and the hot counters are one load from the
+ * stack frame away, instead of two or three dependent loads through the
+ * instance and the trace view after every call into the allocator. */
 typedef struct engine {
     ma_allocator *a;
     ma_status (*memalign)(ma_allocator *, uint64_t, uint64_t, uint64_t *);
@@ -320,9 +318,9 @@ reallocate(engine *e, uint64_t i, uint32_t id, uint64_t addr, uint64_t size)
 #define PREFETCH_AHEAD 8
 
 /* One event of a checked trace (check_trace).  MA_OK also when the
- * allocator ran out of memory.  Inlined into each loop, where `e` is a
- * local copy (see engine); mallocs and frees take the inlined paths,
- * reallocs (a few percent of real traces' events) a call. */
+ * allocator ran out of memory.  Inlined into each loop (see engine);
+ * mallocs and frees take the inlined paths, reallocs (a few percent of
+ * real traces' events) a call. */
 static inline __attribute__((always_inline)) ma_status step(engine *e, uint64_t i)
 {
     if (i + PREFETCH_AHEAD < e->n_events)
@@ -421,11 +419,10 @@ ma_status ma_replay(ma_allocator *a, const ma_trace_view *t,
     if (st != MA_OK || !c || !r || (capacity && !samples))
         return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
                                           "config, result or sample array");
-    engine e0;
+    engine e;
     bool may_stop = c->progress_every && c->progress;
-    if ((st = engine_begin(&e0, a, t, c->size_scale, may_stop, r)) != MA_OK)
+    if ((st = engine_begin(&e, a, t, c->size_scale, may_stop, r)) != MA_OK)
         return st;
-    engine e = e0; /* the run's own copy: see engine */
     uint64_t every = c->sample_every, next_sample = every ? every - 1 : UINT64_MAX;
     uint64_t next_progress = may_stop ? c->progress_every - 1 : UINT64_MAX;
     uint64_t max_heap = 0, max_live = 0, heap_at_max_live = 0, alloc_at_max_live = 0;
@@ -495,10 +492,9 @@ ma_status ma_replay_bare(ma_allocator *a, const ma_trace_view *t,
     if (st != MA_OK || !r)
         return st != MA_OK ? st : ma_fail(NULL, MA_EINVAL, "replay: a NULL "
                                           "result");
-    engine e0;
-    if ((st = engine_begin(&e0, a, t, size_scale, false, r)) != MA_OK)
+    engine e;
+    if ((st = engine_begin(&e, a, t, size_scale, false, r)) != MA_OK)
         return st;
-    engine e = e0; /* the run's own copy: see engine */
     uint64_t i = 0, t0 = now_ns();
     for (; i < t->n_events; i++)
         if ((st = step(&e, i)) != MA_OK)
