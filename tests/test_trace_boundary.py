@@ -78,7 +78,7 @@ def test_traces_built_every_way_have_read_only_columns(tmp_path):
     t = small()
     t.save(tmp_path / "t.npz")
     for u in (w, w[100:900], w + t, Trace.load(tmp_path / "t.npz"),
-              ma.workloads.random_lifetimes(500, seed=2), ma.workloads.peaks(500, seed=3)):
+              ma.workloads.random_lifetimes(500, seed=2), ma.workloads.peaks(5, per_peak=100, seed=3)):
         for name in COLUMNS:
             assert not getattr(u, name).flags.writeable
         u.validate()
