@@ -17,7 +17,7 @@
 #ifndef MEMALLOC_EDGES_H
 #define MEMALLOC_EDGES_H
 
-#include "memalloc.h"
+#include "ma_internal.h" /* memalloc.h, and core's record for forge_refused */
 
 #include <errno.h>
 #include <stdint.h>
@@ -104,6 +104,22 @@ static inline void expect_check(ma_allocator *a, const char *words)
     EXPECT(st == MA_ECORRUPT && said(words));
     if (st != MA_ECORRUPT || !said(words))
         fprintf(stderr, "  wanted \"%s\"\n", words);
+}
+
+/* addr forged into core's record of live allocations where the allocator
+ * holds no allocated block: free, usable_size and realloc must refuse it
+ * (the allocator checks its own tables; free's message has `words`), and
+ * with the entry taken out again the heap checks clean. */
+static inline void forge_refused(ma_allocator *a, uint64_t addr, const char *words)
+{
+    uint64_t r = 0;
+    EXPECT(ma_livetab_reserve(&a->live, 1) == MA_OK);
+    ma_livetab_put(&a->live, addr, 1);
+    EXPECT(ma_free(a, addr) == MA_ECORRUPT && said(words));
+    EXPECT(ma_usable_size(a, addr, &r) == MA_ECORRUPT);
+    EXPECT(ma_realloc(a, addr, 10, &r) == MA_ECORRUPT);
+    ma_livetab_remove(&a->live, ma_live_find(&a->live, addr));
+    EXPECT(ma_check(a) == MA_OK);
 }
 
 /* Set one field, expect check to name it, put it back, expect check OK. */
